@@ -1,0 +1,81 @@
+"""The ``ucodec`` command line: one program, many subcommands.
+
+Each subcommand lives in the module that owns its concept and exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` (``args -> int`` exit code). The modules are listed here by name and imported when the parser is
+built; the ``tts``/``demo`` ones are optional so that ``codec`` keeps working (and never imports ``tts`` at import
+time) when they are absent.
+
+User mistakes (``ValueError``, ``FileNotFoundError``, ...) become one red line on stderr and exit code 2; Ctrl-C is
+exit code 130. Tracebacks are shown only with ``UCODEC_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = (
+    "codec.cli_codec",  # encode, decode, info, convert-original
+    "recipes.cli",  # prepare
+    "codec.evaluation.cli",  # eval codec|tts, bench codec
+    "codec.cli_train",  # train-codec, export, plot
+    "codec.store_cli",  # tokenize
+    "tts.cli",  # synthesize, train-tts, bench tts
+    "demo.cli",  # demo, serve
+)
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def _use_color() -> bool:
+    return sys.stderr.isatty() and "NO_COLOR" not in os.environ
+
+
+def fail(message: str) -> int:
+    """Print one red error line and return exit code 2."""
+    text = f"error: {message}"
+    print(f"\033[31m{text}\033[0m" if _use_color() else text, file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ucodec",
+        description="U-Codec: 5 Hz neural speech codec and global-local TTS.",
+        epilog="Run `ucodec COMMAND --help` for the options of a command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # optional command module not present in this installation
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ucodec`` console script. Returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        if os.environ.get("UCODEC_DEBUG"):
+            raise
+        return fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Typed configuration of the 5 Hz codec.
+
+One frozen dataclass per component; ``CodecConfig`` composes them. Derived values (hop length, frame rate,
+bitrate, the iSTFT upsampling factor) are properties so they can never disagree with the fields they come from.
+``configs/codec/{paper,small,tiny}.yaml`` are serialisations of these classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from codec.configio import from_dict, load_config, to_dict
+
+FORMAT_VERSION = 1  # bump when a release directory's layout or parameter names change
+
+
+@dataclass(frozen=True)
+class SeanetConfig:
+    """Convolutional SEANet encoder/decoder (Mimi-style, causal). Used when encoder/decoder == "seanet"."""
+
+    n_filters: int = 64  # channels after the stem; doubled at every downsampling stage
+    ratios: tuple[int, ...] = (8, 8, 5, 5, 2)  # decoder upsampling order; the encoder uses them reversed
+    n_residual_layers: int = 1  # residual blocks per stage
+    kernel_size: int = 7  # stem (encoder) / first (decoder) conv kernel
+    residual_kernel_size: int = 3  # kernel of the first conv inside a residual block
+    last_kernel_size: int = 3  # encoder's projection to `dimension`, decoder's projection to 1 channel
+    compress: int = 2  # residual block bottleneck: channels // compress
+    dilation_base: int = 2  # residual block j uses dilation dilation_base ** j
+
+    def __post_init__(self) -> None:
+        if not self.ratios or any(r < 1 for r in self.ratios):
+            raise ValueError(f"seanet.ratios must be positive integers, got {list(self.ratios)}")
+
+
+@dataclass(frozen=True)
+class MelEncoderConfig:
+    """Log-mel front end: mel frames at sample_rate/mel_hop, then causal strided convs down to the frame rate."""
+
+    n_mels: int = 80  # mel bands
+    n_fft: int = 640  # STFT size (and window length) of the mel analysis
+    mel_hop: int = 160  # mel frame hop in samples (100 Hz at 16 kHz)
+    channels: int = 256  # width of the conv stack
+    strides: tuple[int, ...] = (2, 2, 5)  # product * mel_hop == hop_length
+    blocks_per_stage: int = 1  # causal ConvNeXt blocks before each strided conv
+    kernel_size: int = 7  # depthwise kernel of the ConvNeXt blocks
+
+    def __post_init__(self) -> None:
+        if self.mel_hop > self.n_fft:
+            raise ValueError(f"mel.mel_hop ({self.mel_hop}) must not exceed mel.n_fft ({self.n_fft})")
+
+
+@dataclass(frozen=True)
+class IstftDecoderConfig:
+    """Vocos-like back end: frames upsampled to STFT frames, causal ConvNeXt blocks, magnitude/phase → iSTFT."""
+
+    n_fft: int = 640  # synthesis STFT size
+    stft_hop: int = 160  # synthesis hop in samples; hop_length must be a multiple of it
+    channels: int = 256  # ConvNeXt width
+    intermediate: int = 768  # ConvNeXt MLP width
+    num_blocks: int = 6  # ConvNeXt blocks
+    kernel_size: int = 7  # depthwise kernel (causal)
+
+    def __post_init__(self) -> None:
+        if self.n_fft % self.stft_hop:
+            raise ValueError(f"istft.n_fft ({self.n_fft}) must be a multiple of istft.stft_hop ({self.stft_hop})")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Pre-norm RoPE Transformer over frames (used after the encoder and before the decoder)."""
+
+    num_layers: int = 8  # 0 disables the transformer
+    d_model: int = 512  # width; input/output projections are added when it differs from `dimension`
+    num_heads: int = 8  # attention heads
+    dim_feedforward: int = 2048  # MLP width (GELU, no biases)
+    causal: bool = True  # causal mask (required for streaming)
+    context: int | None = 250  # look-back window in frames (None: unlimited)
+    layer_scale: float | None = 0.01  # initial layer-scale value (None: no layer scale)
+    norm: Literal["layer_norm", "rms_norm"] = "layer_norm"  # normalisation type
+    max_period: float = 10000.0  # RoPE base
+
+    def __post_init__(self) -> None:
+        if self.num_layers and self.d_model % self.num_heads:
+            raise ValueError(f"transformer.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+        if self.num_layers and (self.d_model // self.num_heads) % 2:
+            raise ValueError("transformer head dimension must be even for RoPE")
+
+
+@dataclass(frozen=True)
+class QuantizerConfig:
+    """Factorized residual VQ: per layer project to codebook_dim, cosine nearest code, project back."""
+
+    num_codebooks: int = 32  # RVQ depth Q
+    codebook_size: int = 256  # codes per layer
+    codebook_dim: int = 8  # factorized lookup dimension
+    commitment_weight: float = 0.25  # weight of ||z - sg(q)||^2
+    codebook_weight: float = 1.0  # weight of ||sg(z) - q||^2
+    dropout_layers: tuple[int, ...] = ()  # training: randomly keep one of these layer counts (e.g. [8, 16, 32])
+    dropout_prob: float = 0.5  # probability that a training batch uses quantizer dropout
+    dead_code_threshold: float = 0.5  # training: re-init codes used < this many times per batch (0 = never)
+
+    def __post_init__(self) -> None:
+        if self.num_codebooks < 1 or self.codebook_size < 2 or self.codebook_dim < 1:
+            raise ValueError("quantizer needs num_codebooks >= 1, codebook_size >= 2, codebook_dim >= 1")
+        bad = [n for n in self.dropout_layers if not 1 <= n <= self.num_codebooks]
+        if bad:
+            raise ValueError(f"quantizer.dropout_layers {bad} outside 1..{self.num_codebooks}")
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """The whole codec. Derived rates are properties; ``hop_length`` comes from the encoder and is checked
+    against the decoder."""
+
+    name: str = "ucodec"  # human-readable model name (stored in releases)
+    sample_rate: int = 16000  # audio rate in Hz
+    encoder: Literal["seanet", "mel"] = "seanet"  # front end
+    decoder: Literal["seanet", "istft"] = "seanet"  # back end
+    dimension: int = 512  # latent width between encoder, transformers, quantizer and decoder
+    norm: Literal["weight_norm", "none"] = "weight_norm"  # weight norm on convs/projections (folded in releases)
+    seanet: SeanetConfig = field(default_factory=SeanetConfig)
+    mel: MelEncoderConfig = field(default_factory=MelEncoderConfig)
+    istft: IstftDecoderConfig = field(default_factory=IstftDecoderConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+
+    def __post_init__(self) -> None:
+        if self.decoder == "istft" and self.hop_length % self.istft.stft_hop:
+            raise ValueError(f"hop_length {self.hop_length} must be a multiple of istft.stft_hop {self.istft.stft_hop}")
+        if self.decoder == "seanet" and math.prod(self.seanet.ratios) != self.hop_length:
+            raise ValueError(
+                f"seanet decoder ratios give hop {math.prod(self.seanet.ratios)} but the encoder's hop is "
+                f"{self.hop_length}"
+            )
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per frame (3200 at 16 kHz / 5 Hz)."""
+        if self.encoder == "seanet":
+            return math.prod(self.seanet.ratios)
+        return self.mel.mel_hop * math.prod(self.mel.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames (= RVQ token columns) per second."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.quantizer.num_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.quantizer.codebook_size
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second at full depth: Q * log2(codebook_size) * frame_rate."""
+        return self.num_codebooks * math.log2(self.codebook_size) * self.frame_rate
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.num_codebooks * self.frame_rate
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "codec config") -> CodecConfig:
+        return from_dict(cls, data, where)
+
+    @classmethod
+    def load(cls, path: str, overrides: list[str] | tuple[str, ...] = ()) -> CodecConfig:
+        """Load a YAML/JSON config strictly, applying ``a.b=c`` overrides."""
+        return load_config(cls, path, overrides)

@@ -1,0 +1,213 @@
+"""The 5 Hz codec: wav → encoder → Transformer → factorized RVQ → Transformer → decoder → wav.
+
+Contract (shapes): ``encode(wav [B, 1, T]) -> codes [B, Q, F]`` with ``F = ceil(T / hop)``;
+``decode(codes [B, Q', F]) -> wav [B, 1, F * hop]`` for any prefix depth ``Q' <= Q``. The input is right-padded
+with zeros to a multiple of the hop, as the authors' tokenizer does. ``forward`` is the training path and returns a
+:class:`CodecOutput`. Decoding streams: inside ``with codec.streaming():`` successive ``decode`` calls continue the
+same stream, and the concatenated chunks equal the offline decode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codec.config import FORMAT_VERSION, CodecConfig
+from codec.melstft import IstftDecoder, MelEncoder
+from codec.quantizer import FactorizedRVQ
+from codec.release import load_release, resolve_release, save_release
+from codec.seanet import SeanetDecoder, SeanetEncoder
+from codec.streaming import streaming
+from codec.transformer import ProjectedTransformer
+
+ALIASES = {"default": "ucodec-5hz-small"}
+
+
+@dataclass
+class CodecOutput:
+    """Result of a training forward pass.
+
+    Attributes:
+        audio: ``[B, 1, F * hop]`` reconstruction.
+        codes: ``[B, Q, F]`` codes of every layer.
+        commitment_loss: scalar VQ commitment loss (unweighted).
+        codebook_loss: scalar VQ codebook loss (unweighted).
+        num_layers: ``[B]`` RVQ layers used per sample (quantizer dropout).
+    """
+
+    audio: torch.Tensor
+    codes: torch.Tensor
+    commitment_loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    num_layers: torch.Tensor
+
+
+class Codec(nn.Module):
+    """The U-Codec model. Build from a :class:`CodecConfig`, or load a release with :meth:`from_pretrained`."""
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        causal = c.transformer.causal
+        if c.encoder == "seanet":
+            self.encoder = SeanetEncoder(c.seanet, c.dimension, causal=causal, norm=c.norm)
+        else:
+            self.encoder = MelEncoder(c.mel, c.sample_rate, c.dimension)
+        self.encoder_transformer = ProjectedTransformer(c.transformer, c.dimension)
+        self.quantizer = FactorizedRVQ(c.quantizer, c.dimension, norm=c.norm)
+        self.decoder_transformer = ProjectedTransformer(c.transformer, c.dimension)
+        if c.decoder == "seanet":
+            self.decoder = SeanetDecoder(c.seanet, c.dimension, causal=causal, norm=c.norm)
+        else:
+            self.decoder = IstftDecoder(c.istft, c.hop_length, c.dimension)
+        self.release_id = self.config_hash()
+
+    # ------------------------------------------------------------------------------------------ properties
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def frame_rate(self) -> float:
+        return self.config.frame_rate
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.config.num_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.config.codebook_size
+
+    @property
+    def bitrate(self) -> float:
+        return self.config.bitrate
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def config_hash(self) -> str:
+        """Short hash of the architecture config (releases override ``release_id`` with their weights' hash)."""
+        blob = json.dumps(self.config.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # ------------------------------------------------------------------------------------------ checks
+    def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:
+        if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1:
+            shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
+            raise ValueError(f"expected a waveform of shape [B, 1, T], got {shape}")
+        if wav.shape[-1] == 0:
+            raise ValueError("cannot encode an empty waveform (T = 0)")
+        if not wav.is_floating_point():
+            raise ValueError(f"expected a float waveform, got dtype {wav.dtype}")
+        return wav
+
+    def _check_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        if not isinstance(codes, torch.Tensor) or codes.dim() != 3:
+            shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+            raise ValueError(f"expected codes of shape [B, Q, F], got {shape}")
+        if codes.is_floating_point() or codes.dtype == torch.bool or codes.is_complex():
+            raise ValueError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+        if not 1 <= codes.shape[1] <= self.num_codebooks:
+            raise ValueError(f"codes have {codes.shape[1]} codebooks; this model has 1 to {self.num_codebooks}")
+        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
+            raise ValueError(
+                f"code values must be in [0, {self.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
+            )
+        return codes.long()
+
+    def pad(self, wav: torch.Tensor) -> torch.Tensor:
+        """Right-pad ``[B, 1, T]`` with zeros to ``ceil(T / hop) * hop``."""
+        frames = math.ceil(wav.shape[-1] / self.hop_length)
+        return F.pad(wav, (0, frames * self.hop_length - wav.shape[-1]))
+
+    # ------------------------------------------------------------------------------------------ train path
+    def encode_latent(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav ``[B, 1, T]`` → pre-quantisation latent ``[B, D, F]``."""
+        return self.encoder_transformer(self.encoder(self.pad(self._check_wav(wav))))
+
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """Quantised latent ``[B, D, F]`` → wav ``[B, 1, F * hop]``."""
+        return self.decoder(self.decoder_transformer(z))
+
+    def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> CodecOutput:
+        """Training pass: wav ``[B, 1, T]`` → :class:`CodecOutput` (quantizer dropout applies when training)."""
+        q = self.quantizer(self.encode_latent(wav), num_codebooks)
+        return CodecOutput(
+            audio=self.decode_latent(q.quantized),
+            codes=q.codes,
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+            num_layers=q.num_layers,
+        )
+
+    # ------------------------------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
+        """wav ``[B, 1, T]`` float → codes ``[B, Q, ceil(T / hop)]`` long (``Q = num_codebooks or all``)."""
+        return self.quantizer.encode(self.encode_latent(wav), num_codebooks)
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes ``[B, Q', F]`` (``Q' <= Q``) → wav ``[B, 1, F * hop]``. Continues the stream inside
+        :meth:`streaming`."""
+        return self.decode_latent(self.quantizer.decode(self._check_codes(codes)))
+
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """Context in which successive :meth:`decode` calls continue one stream (state dropped on exit)."""
+        with streaming(self):
+            yield
+
+    def decode_stream(self, codes: torch.Tensor, chunk_frames: int = 1) -> Iterator[torch.Tensor]:
+        """Decode ``codes [B, Q', F]`` ``chunk_frames`` at a time, yielding ``[B, 1, chunk_frames * hop]`` chunks
+        whose concatenation equals ``decode(codes)``."""
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        codes = self._check_codes(codes)
+        with self.streaming():
+            for start in range(0, codes.shape[-1], chunk_frames):
+                yield self.decode(codes[..., start : start + chunk_frames])
+
+    # ------------------------------------------------------------------------------------------ releases
+    def save_pretrained(self, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write a release directory (``config.json`` + ``model.safetensors``); ``dtype=torch.float16`` halves it."""
+        return save_release(out_dir, "codec", FORMAT_VERSION, self.config.to_dict(), self.state_dict(), dtype=dtype)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike = "default", device: str | torch.device = "cpu") -> Codec:
+        """Load a release directory or a shipped release name (``"default"`` = the shipped small codec).
+
+        Weights stored in fp16 are loaded into an fp32 model. Raises ``FileNotFoundError``/``ValueError`` with the
+        path for anything missing, corrupt, or from another kind/version of model.
+        """
+        rel = load_release(resolve_release(name_or_dir, ALIASES), "codec", FORMAT_VERSION)
+        model = cls(CodecConfig.from_dict(rel.config, where=f"{rel.path}/config.json"))
+        state = {k: v.float() if v.is_floating_point() else v for k, v in rel.state_dict.items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"{rel.path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
+        model.release_id = rel.meta.get("sha256", model.release_id)[:16]
+        return model.to(device).eval()
+
+    def num_parameters(self) -> int:
+        """Total parameter count (weight norm counted as g + v, as in the authors' checkpoint)."""
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,1 @@
+"""Gradio demo and speech server (see DESIGN.md §1)."""

@@ -1,0 +1,1 @@
+"""Global-local hierarchical TTS on top of the 5 Hz codec (see DESIGN.md §4)."""
