@@ -1,0 +1,360 @@
+"""Codec trainer: GAN training with accelerate, exact resume, atomic checkpoints, clean shutdown on signals.
+
+One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-codec ...`` runs
+CPU DDP (``Accelerator(cpu=True)`` when no GPU; note that accelerate's ``--cpu`` flag together with
+``--num_processes`` silently runs a single process). GPUs and bf16 use the same code.
+
+Experiment directory layout::
+
+    EXP/config.yaml          model + train config (the run's source of truth; resume reads it)
+    EXP/checkpoints/step_XXXXXXX.pt   full training state (weights_only-loadable), last K kept
+    EXP/metrics.csv          training losses every log_every steps
+    EXP/eval.csv             dev metrics every eval_every steps
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from codec.atomic import torch_save_atomic, write_text_atomic
+from codec.configio import dump_yaml, from_dict, read_mapping
+from codec.crops import CropDataset, CropSampler, crop_samples, load_dev_set, read_manifest_entries
+from codec.discriminators import Discriminators
+from codec.losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
+from codec.model import Codec
+from codec.train_config import CodecExperimentConfig
+
+CKPT_DIR = "checkpoints"
+# Fixed CSV columns: the adversarial terms are blank before disc_start instead of changing the header mid-file.
+METRIC_FIELDS = (
+    "step",
+    "loss",
+    "mel",
+    "commit",
+    "adv",
+    "fm",
+    "disc",
+    "gnorm",
+    "layers",
+    "dead",
+    "ppl_mean",
+    "ppl_min",
+    "lr",
+    "sec_per_step",
+)
+
+
+def lr_lambda(step: int, warmup: int, max_steps: int, min_ratio: float) -> float:
+    """Linear warm-up then cosine decay to ``min_ratio`` (multiplier of the peak learning rate)."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def list_checkpoints(exp_dir: Path) -> list[Path]:
+    """Checkpoints of an experiment, oldest first."""
+    return sorted((exp_dir / CKPT_DIR).glob("step_*.pt"))
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a training state safely (``weights_only=True``: tensors and plain containers only).
+
+    Raises:
+        ValueError: unreadable or not a training state (e.g. a pickle carrying code).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a loadable training checkpoint ({str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or "model" not in state or "step" not in state:
+        raise ValueError(f"{path}: not a codec training checkpoint")
+    return state
+
+
+def latest_good_checkpoint(exp_dir: Path) -> tuple[Path, dict] | None:
+    """The newest checkpoint that loads; a damaged newer one is skipped with a warning (kill -9 mid-write)."""
+    for path in reversed(list_checkpoints(exp_dir)):
+        try:
+            return path, load_checkpoint(path)
+        except ValueError as exc:
+            print(f"warning: skipping damaged checkpoint: {exc}")
+    return None
+
+
+def codebook_perplexity(usage: torch.Tensor) -> torch.Tensor:
+    """Per-layer perplexity ``[Q]`` of code usage counts ``[Q, K]`` (K = perfectly uniform use)."""
+    p = usage / usage.sum(-1, keepdim=True).clamp_min(1)
+    return torch.exp(-(p * p.clamp_min(1e-12).log()).sum(-1))
+
+
+@dataclass
+class _Stop:
+    requested: bool = False
+
+    def __call__(self, signum, frame) -> None:  # signal handler
+        self.requested = True
+
+
+class CodecTrainer:
+    """Builds models, optimisers and data from a config and runs the loop. See the module docstring."""
+
+    def __init__(
+        self, cfg: CodecExperimentConfig, train_manifest: str, dev_manifest: str | None, exp_dir: str, cpu: bool
+    ) -> None:
+        from accelerate import Accelerator
+
+        self.cfg, self.tc = cfg, cfg.train
+        self.exp = Path(exp_dir)
+        self.acc = Accelerator(cpu=cpu or not torch.cuda.is_available(), mixed_precision=self.tc.mixed_precision)
+        torch.manual_seed(self.tc.seed)
+        random.seed(self.tc.seed)
+        self.model = Codec(cfg.model)
+        self.disc = Discriminators(self.tc.discriminator)
+        self.mel_loss = MultiResolutionMelLoss(cfg.model.sample_rate, self.tc.mel_ffts, self.tc.mel_bins)
+        t = self.tc
+        self.opt_g = torch.optim.AdamW(self.model.parameters(), t.lr, betas=t.betas, weight_decay=t.weight_decay)
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), t.lr_disc, betas=t.betas, weight_decay=t.weight_decay)
+
+        def sched(step: int) -> float:
+            return lr_lambda(step, t.warmup_steps, t.max_steps, t.lr_min_ratio)
+
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sched)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, sched)
+        self.step = 0
+        self.entries = read_manifest_entries(train_manifest)
+        self.dev = []
+        if dev_manifest and self.acc.is_main_process and t.eval_every > 0:
+            dev_entries = read_manifest_entries(dev_manifest)
+            self.dev = load_dev_set(
+                dev_entries, cfg.model.sample_rate, t.eval_utterances, t.eval_seconds, cfg.model.hop_length
+            )
+
+    # ------------------------------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        unwrap = self.acc.unwrap_model
+        return {
+            "step": self.step,
+            "model": unwrap(self.model).state_dict(),
+            "disc": unwrap(self.disc).state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_python": list(random.getstate()[1]),
+            "config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.disc.load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate((3, tuple(state["rng_python"]), None))
+        self.step = int(state["step"])
+
+    def save_checkpoint(self) -> Path | None:
+        self.acc.wait_for_everyone()
+        if not self.acc.is_main_process:
+            return None
+        path = self.exp / CKPT_DIR / f"step_{self.step:07d}.pt"
+        torch_save_atomic(self.state_dict(), path)
+        for old in list_checkpoints(self.exp)[: -self.tc.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        return path
+
+    # ------------------------------------------------------------------------------------------ steps
+    def _sync_codebooks(self) -> int:
+        """Revive dead codes from this step's usage (summed over processes) and keep ranks identical."""
+        rvq = self.acc.unwrap_model(self.model).quantizer
+        usage = rvq.take_usage()
+        if usage is None:
+            return 0
+        usage = self.acc.reduce(usage, reduction="sum")
+        self._last_usage = usage
+        revived = rvq.reinit_dead_codes(usage)
+        if self.acc.num_processes > 1:
+            import torch.distributed as dist
+
+            for layer in rvq.layers:
+                dist.broadcast(layer.codebook.weight.data, src=0)
+        return revived
+
+    def train_step(self, wav: torch.Tensor) -> dict[str, float]:
+        t, w, q = self.tc, self.tc.loss_weights, self.cfg.model.quantizer
+        adv_on = self.step >= t.disc_start
+        with self.acc.autocast():
+            out = self.model(wav)
+            mel = self.mel_loss(out.audio, wav)
+            vq = w.commitment * q.commitment_weight * out.commitment_loss + w.codebook * q.codebook_weight * (
+                out.codebook_loss
+            )
+            loss = w.mel * mel + vq
+            logs = {
+                "mel": mel.item(),
+                "commit": out.commitment_loss.item(),
+                "layers": out.num_layers.float().mean().item(),
+            }
+            if adv_on:
+                logits, feats = self.disc(torch.cat([wav, out.audio]))
+                n = wav.shape[0]
+                adv = generator_adv_loss([lg[n:] for lg in logits], t.adversarial)
+                fm = feature_matching_loss([[f[:n] for f in fs] for fs in feats], [[f[n:] for f in fs] for fs in feats])
+                loss = loss + w.adversarial * adv + w.feature_matching * fm
+                logs.update(adv=adv.item(), fm=fm.item())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        if t.grad_clip > 0:
+            logs["gnorm"] = float(self.acc.clip_grad_norm_(self.model.parameters(), t.grad_clip))
+        self.opt_g.step()
+        self.sched_g.step()
+        logs["dead"] = float(self._sync_codebooks())
+        if adv_on:
+            with self.acc.autocast():
+                logits, _ = self.disc(torch.cat([wav, out.audio.detach()]))
+                n = wav.shape[0]
+                d_loss = discriminator_loss([lg[:n] for lg in logits], [lg[n:] for lg in logits], t.adversarial)
+            self.opt_d.zero_grad(set_to_none=True)
+            self.acc.backward(d_loss)
+            if t.grad_clip > 0:
+                self.acc.clip_grad_norm_(self.disc.parameters(), t.grad_clip)
+            self.opt_d.step()
+            self.sched_d.step()
+            logs["disc"] = d_loss.item()
+        logs["loss"] = loss.item()
+        logs["lr"] = self.sched_g.get_last_lr()[0]
+        return logs
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mel distance (and PESQ/STOI when the [eval] extra is installed) on the fixed dev subset."""
+        model = self.acc.unwrap_model(self.model).eval()
+        mels, extra = [], {}
+        try:
+            from codec.evaluation import metrics
+        except ImportError:
+            metrics = None
+        pesq, stoi = [], []
+        for wav in self.dev:
+            ref = wav[None].to(self.acc.device)
+            rec = model.decode(model.encode(ref))[..., : ref.shape[-1]]
+            mels.append(self.mel_loss(rec.float(), ref).item())
+            if metrics is not None:
+                try:
+                    pesq.append(metrics.pesq_wb(ref[0, 0].cpu(), rec[0, 0].cpu(), model.sample_rate))
+                    stoi.append(metrics.stoi(ref[0, 0].cpu(), rec[0, 0].cpu(), model.sample_rate))
+                except (ImportError, ValueError, AttributeError, TypeError):
+                    metrics = None
+        model.train()
+        if pesq:
+            extra = {"pesq": sum(pesq) / len(pesq), "stoi": sum(stoi) / len(stoi)}
+        return {"mel_distance": sum(mels) / max(1, len(mels)), **extra}
+
+    # ------------------------------------------------------------------------------------------ loop
+    def _append_csv(self, name: str, row: dict, fields: tuple[str, ...] | None = None) -> None:
+        path = self.exp / name
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(fields or row), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def fit(self, max_steps: int | None = None, resume: bool = True) -> int:
+        """Train until ``max_steps`` (default: the config's) or a stop signal. Returns the final step."""
+        from tqdm import tqdm
+
+        t = self.tc
+        max_steps = max_steps or t.max_steps
+        if resume and (found := latest_good_checkpoint(self.exp)):
+            self.load_state_dict(found[1])
+            self.acc.print(f"resumed from {found[0]} (step {self.step})")
+        self.model, self.disc, self.opt_g, self.opt_d = self.acc.prepare(self.model, self.disc, self.opt_g, self.opt_d)
+        self.mel_loss.to(self.acc.device)
+        mc = self.cfg.model
+        crop = crop_samples(t.crop_seconds, mc.sample_rate, mc.hop_length)
+        dataset = CropDataset(self.entries, mc.sample_rate, crop, t.loudness_db, t.gain_jitter_db)
+        sampler = CropSampler(
+            len(dataset), t.seed, self.acc.process_index, self.acc.num_processes, start=self.step * t.batch_size
+        )
+        # A private generator: worker seeding must not draw from the global RNG, or resume would not be exact.
+        loader = DataLoader(
+            dataset,
+            batch_size=t.batch_size,
+            sampler=sampler,
+            num_workers=t.num_workers,
+            generator=torch.Generator().manual_seed(t.seed),
+        )
+        stop = _Stop()
+        old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=max_steps, initial=self.step, disable=not self.acc.is_main_process, dynamic_ncols=True)
+        self.model.train()
+        tic = time.time()
+        try:
+            for wav in loader:
+                if self.step >= max_steps or stop.requested:
+                    break
+                logs = self.train_step(wav.to(self.acc.device))
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(mel=f"{logs['mel']:.3f}", loss=f"{logs['loss']:.2f}")
+                if self.acc.is_main_process and self.step % t.log_every == 0:
+                    usage = getattr(self, "_last_usage", None)
+                    if usage is not None:
+                        ppl = codebook_perplexity(usage)
+                        logs.update(ppl_mean=ppl.mean().item(), ppl_min=ppl.min().item())
+                    logs["sec_per_step"] = (time.time() - tic) / t.log_every
+                    tic = time.time()
+                    row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}}
+                    self._append_csv("metrics.csv", row, METRIC_FIELDS)
+                if t.eval_every and self.step % t.eval_every == 0 and self.dev:
+                    ev = self.evaluate()
+                    self._append_csv("eval.csv", {"step": self.step, **{k: round(v, 4) for k, v in ev.items()}})
+                    bar.write(f"step {self.step}: " + ", ".join(f"{k}={v:.3f}" for k, v in ev.items()))
+                if self.step % t.checkpoint_every == 0:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+        if not list_checkpoints(self.exp) or not list_checkpoints(self.exp)[-1].name.endswith(f"{self.step:07d}.pt"):
+            self.save_checkpoint()
+        if stop.requested:
+            self.acc.print(f"stopped by signal at step {self.step}; checkpoint saved, resume with --resume")
+        return self.step
+
+
+def prepare_experiment(exp_dir: str, cfg: CodecExperimentConfig | None, resume: bool) -> CodecExperimentConfig:
+    """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume.
+
+    Raises:
+        FileExistsError: a new run into a directory that already has checkpoints (use --resume).
+        ValueError: resume requested with a different config than the stored one.
+    """
+    exp = Path(exp_dir)
+    stored = exp / "config.yaml"
+    if stored.is_file():
+        old = from_dict(CodecExperimentConfig, read_mapping(stored), where=str(stored))
+        if not resume and list_checkpoints(exp):
+            raise FileExistsError(f"{exp} already holds a run; pass --resume to continue it or choose a new --out")
+        if cfg is not None and cfg.model != old.model:
+            raise ValueError(f"{stored}: the model config differs from the stored one; use a new --out to change it")
+        cfg = cfg or old
+    elif cfg is None:
+        raise FileNotFoundError(f"{stored} not found: give --config to start a new run")
+    exp.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(stored, dump_yaml(cfg))
+    return cfg
