@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
 import signal
 import time
@@ -332,6 +333,11 @@ class CodecTrainer:
                 signal.signal(s, h)
         if not list_checkpoints(self.exp) or not list_checkpoints(self.exp)[-1].name.endswith(f"{self.step:07d}.pt"):
             self.save_checkpoint()
+        if dump := os.environ.get("UCODEC_DDP_DUMP"):  # test hook: every rank writes its final weights
+            from codec.atomic import safetensors_save_atomic
+
+            weights = self.acc.unwrap_model(self.model).state_dict()
+            safetensors_save_atomic(weights, Path(dump) / f"rank{self.acc.process_index}.safetensors")
         if stop.requested:
             self.acc.print(f"stopped by signal at step {self.step}; checkpoint saved, resume with --resume")
         return self.step

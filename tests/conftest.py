@@ -60,3 +60,10 @@ def wav_1s(tmp_path) -> Path:
     path = tmp_path / "one_second.wav"
     sf.write(path, speechlike(1.0), 16000)
     return path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """An empty collection is a broken suite, not a pass: turn pytest's exit 5 into a failure with a reason."""
+    if session.testscollected == 0:
+        print("\nerror: no tests were collected; the suite is broken (wrong path, or a collection filter)")
+        session.exitstatus = 1
