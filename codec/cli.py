@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "codec.cli_codec",  # encode, decode, info, convert-original
+    "codec.cli_codec",  # encode, decode, info
+    "codec.cli_convert",  # convert-original
     "recipes.cli",  # prepare
     "codec.evaluation.cli",  # eval codec|tts, bench codec
     "codec.cli_train",  # train-codec, export, plot
