@@ -123,8 +123,10 @@ class CodecTrainer:
         self.disc = Discriminators(self.tc.discriminator)
         self.mel_loss = MultiResolutionMelLoss(cfg.model.sample_rate, self.tc.mel_ffts, self.tc.mel_bins)
         t = self.tc
-        self.opt_g = torch.optim.AdamW(self.model.parameters(), t.lr, betas=t.betas, weight_decay=t.weight_decay)
-        self.opt_d = torch.optim.AdamW(self.disc.parameters(), t.lr_disc, betas=t.betas, weight_decay=t.weight_decay)
+        # Fused AdamW: the per-tensor Python loop of the default CPU implementation was ~10% of a step (py-spy).
+        adam = {"betas": t.betas, "weight_decay": t.weight_decay, "fused": True}
+        self.opt_g = torch.optim.AdamW(self.model.parameters(), t.lr, **adam)
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), t.lr_disc, **adam)
 
         def sched(step: int) -> float:
             return lr_lambda(step, t.warmup_steps, t.max_steps, t.lr_min_ratio)
