@@ -99,7 +99,8 @@ class QuantizerConfig:
     codebook_weight: float = 1.0  # weight of ||sg(z) - q||^2
     dropout_layers: tuple[int, ...] = ()  # training: randomly keep one of these layer counts (e.g. [8, 16, 32])
     dropout_prob: float = 0.5  # probability that a training batch uses quantizer dropout
-    dead_code_threshold: float = 0.5  # training: re-init codes used < this many times per batch (0 = never)
+    dead_code_threshold: float = 0.01  # training: re-init codes whose usage EMA (uses/step) is below this (0 = never)
+    usage_decay: float = 0.99  # training: decay of that per-step usage EMA
 
     def __post_init__(self) -> None:
         if self.num_codebooks < 1 or self.codebook_size < 2 or self.codebook_dim < 1:

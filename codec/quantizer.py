@@ -155,23 +155,23 @@ class FactorizedRVQ(nn.Module):
         return usage
 
     @torch.no_grad()
-    def reinit_dead_codes(self, usage: torch.Tensor) -> int:
-        """Replace codes with ``usage < dead_code_threshold`` by recent encoder vectors. Returns how many.
+    def reinit_dead_codes(self, dead: torch.Tensor) -> int:
+        """Replace the codes flagged in ``dead [Q, K]`` (bool) by encoder vectors seen in the last forward.
 
-        Args:
-            usage: ``[Q, K]`` counts for one optimisation step (summed over processes by the trainer, which then
-                broadcasts the codebooks so every process holds the same ones).
+        The trainer decides what is dead from an exponential moving average of usage (a single step sees only
+        ``B * F`` vectors per layer, often fewer than ``K``, so per-step counts cannot tell dead from unlucky), sums
+        usage over processes, and broadcasts the codebooks afterwards so every process holds the same ones.
+        Returns the number of codes replaced.
         """
-        threshold = self.cfg.dead_code_threshold
-        if threshold <= 0 or not self._candidates:
+        if not self._candidates:
             return 0
         total = 0
         for qi, layer in enumerate(self.layers):
-            dead = (usage[qi] < threshold).nonzero().flatten()
+            idx = dead[qi].nonzero().flatten()
             cand = self._candidates[qi]
-            if dead.numel() == 0 or cand.shape[0] == 0:
+            if idx.numel() == 0 or cand.shape[0] == 0:
                 continue
-            src = cand[torch.randint(cand.shape[0], (dead.numel(),), device=cand.device)]
-            layer.codebook.weight[dead] = src.to(layer.codebook.weight.dtype)
-            total += dead.numel()
+            src = cand[torch.randint(cand.shape[0], (idx.numel(),), device=cand.device)]
+            layer.codebook.weight[idx] = src.to(layer.codebook.weight.dtype)
+            total += idx.numel()
         return total

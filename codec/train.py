@@ -134,6 +134,7 @@ class CodecTrainer:
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sched)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, sched)
         self.step = 0
+        self.usage_ema: torch.Tensor | None = None  # [Q, K] per-step code usage EMA (dead-code detection)
         self.entries = read_manifest_entries(train_manifest)
         self.dev = []
         if dev_manifest and self.acc.is_main_process and t.eval_every > 0:
@@ -153,6 +154,7 @@ class CodecTrainer:
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
+            "usage_ema": self.usage_ema,
             "rng_torch": torch.get_rng_state(),
             "rng_python": list(random.getstate()[1]),
             "config": self.cfg.to_dict(),
@@ -165,6 +167,7 @@ class CodecTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.sched_g.load_state_dict(state["sched_g"])
         self.sched_d.load_state_dict(state["sched_d"])
+        self.usage_ema = state.get("usage_ema")
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))
         self.step = int(state["step"])
@@ -187,8 +190,16 @@ class CodecTrainer:
         if usage is None:
             return 0
         usage = self.acc.reduce(usage, reduction="sum")
-        self._last_usage = usage
-        revived = rvq.reinit_dead_codes(usage)
+        qc = self.cfg.model.quantizer
+        if self.usage_ema is None:  # start every code at the average use, so none is "dead" before it had a chance
+            self.usage_ema = torch.full_like(usage, float(usage.sum(-1).mean()) / usage.shape[-1])
+        self.usage_ema.mul_(qc.usage_decay).add_(usage, alpha=1 - qc.usage_decay)
+        self._last_usage = self.usage_ema
+        if qc.dead_code_threshold <= 0:
+            return 0
+        dead = self.usage_ema < qc.dead_code_threshold
+        revived = rvq.reinit_dead_codes(dead)
+        self.usage_ema[dead] = float(usage.sum(-1).mean()) / usage.shape[-1]
         if self.acc.num_processes > 1:
             import torch.distributed as dist
 
