@@ -1,0 +1,369 @@
+"""Tokenize a manifest into a token store: sharded, atomic per shard, resumable, multiprocess.
+
+The plan is fixed by the manifest alone: shard ``k`` holds manifest entries ``[k * shard_size, (k + 1) * shard_size)``
+(layout in :mod:`codec.store_format`). Each shard is encoded by one process, start to finish, and written atomically:
+codes first, then its record (the "done" marker). A killed run therefore leaves only whole shards behind; running the
+same command again skips them and writes the rest, and because a shard's bytes depend only on its utterances, the
+result is byte-identical to one uninterrupted run with any number of workers. When every shard is done the report
+and the index are assembled; a further run changes nothing.
+
+A file that cannot be read or encoded is recorded as a failure (id, audio path, error) in its shard record and in
+``report.json`` and skipped, never fatal. ``retry_failed=True`` redoes the shards that have failures.
+
+Workers are spawned processes (``torch.set_num_threads(threads_per_worker)`` each, one per GPU round-robin when the
+device is CUDA); long files are encoded chunk by chunk with the exact streaming encoder of
+:mod:`codec.chunked_encode`, so memory stays flat whatever the file length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codec.atomic import safetensors_save_atomic, write_json_atomic, write_text_atomic
+from codec.store_format import (
+    CODES_KEY,
+    INDEX_NAME,
+    INFO_NAME,
+    REPORT_NAME,
+    SHARD_DIR,
+    STORE_FORMAT,
+    CodecIdentity,
+    IndexEntry,
+    StoreInfo,
+    read_info,
+    shard_codes_path,
+    shard_record_path,
+    store_dtype_name,
+)
+
+DEFAULT_SHARD_SIZE = 128  # utterances; ~15 min of audio per resumable unit for typical TTS corpora
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An utterance that could not be tokenized."""
+
+    id: str
+    audio: str
+    error: str
+
+
+@dataclass
+class ShardRecord:
+    """Contents of ``shards/NNNNN.json``: what shard ``shard`` holds and what it could not."""
+
+    shard: int
+    entries: list[IndexEntry]
+    failures: list[Failure]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "entries": [asdict(e) for e in self.entries],
+            "failures": [asdict(f) for f in self.failures],
+        }
+
+    @classmethod
+    def read(cls, root: str | os.PathLike, shard: int) -> ShardRecord | None:
+        """The record of a finished shard, or ``None`` when the shard is not (completely) written."""
+        path = shard_record_path(root, shard)
+        if not (path.is_file() and shard_codes_path(root, shard).is_file()):
+            return None
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                shard=int(obj["shard"]),
+                entries=[IndexEntry.from_dict(e, str(path)) for e in obj["entries"]],
+                failures=[Failure(**f) for f in obj["failures"]],
+            )
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+            return None  # unreadable record: redo the shard
+
+
+@dataclass
+class TokenizeResult:
+    """Outcome of :func:`tokenize` (the run's own counts and, once complete, the store's totals)."""
+
+    out: Path
+    complete: bool  # every shard is done and the index is written
+    num_shards: int
+    shards_written: int  # by this run
+    shards_skipped: int  # already done before this run
+    num_utterances: int  # in the manifest
+    num_stored: int  # in done shards
+    num_failed: int  # in done shards
+    audio_seconds: float  # encoded by this run
+    wall_seconds: float  # of this run
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Audio seconds encoded per wall-clock second in this run (``x real time``)."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def write_shard(
+    root: Path, shard: int, codes: list, entries: list[IndexEntry], failures: list[Failure], info: StoreInfo
+) -> None:
+    """Write one shard atomically: codes ``[Q, sum F]`` (entries' ``offset``/``n_frames`` index into it), then the
+    record. Shared by :func:`tokenize` and the HY import."""
+    import torch
+
+    dtype = getattr(torch, info.dtype)
+    q = info.codec.num_codebooks
+    grid = torch.cat([c.to(dtype) for c in codes], dim=1) if codes else torch.zeros(q, 0, dtype=dtype)
+    assert grid.shape[0] == q and grid.shape[1] == sum(e.n_frames for e in entries), grid.shape
+    # One metadata key only: safetensors serialises its metadata map in a per-process hash order, and a shard's bytes
+    # must not depend on the process that wrote it.
+    meta = {STORE_FORMAT: json.dumps({"codec": info.codec.release_id, "shard": shard}, sort_keys=True)}
+    safetensors_save_atomic({CODES_KEY: grid}, shard_codes_path(root, shard), metadata=meta)
+    write_json_atomic(shard_record_path(root, shard), ShardRecord(shard, entries, failures).to_dict())
+
+
+def encode_shard(
+    codec: Any,
+    root: Path,
+    shard: int,
+    items: list[dict[str, str]],
+    info: StoreInfo,
+    chunk_seconds: float,
+    on_utterance: Callable[[float], None] | None = None,
+) -> tuple[int, float]:
+    """Encode the utterances of one shard and write it. Returns (stored count, audio seconds).
+
+    Args:
+        codec: the :class:`codec.model.Codec`.
+        root: store directory.
+        shard: shard number.
+        items: ``{"id", "audio" (resolved path), "text", "speaker"}`` in manifest order.
+        info: the store description (dtype, Q).
+        chunk_seconds: audio decoded and encoded at a time.
+        on_utterance: called with the audio seconds of each utterance processed (failures report 0).
+    """
+    from codec.chunked_encode import encode_file
+
+    codes, entries, failures = [], [], []
+    offset, seconds = 0, 0.0
+    for item in items:
+        try:
+            enc = encode_file(codec, item["audio"], chunk_seconds)
+        except Exception as exc:  # a bad file is a report line, never the end of the run
+            failures.append(Failure(id=item["id"], audio=item["audio"], error=str(exc) or type(exc).__name__))
+            if on_utterance:
+                on_utterance(0.0)
+            continue
+        n = int(enc.codes.shape[1])
+        duration = enc.num_samples / codec.sample_rate
+        codes.append(enc.codes)
+        entries.append(IndexEntry(item["id"], item["speaker"], item["text"], n, shard, offset, round(duration, 4)))
+        offset += n
+        seconds += duration
+        if on_utterance:
+            on_utterance(duration)
+    write_shard(root, shard, codes, entries, failures, info)
+    return len(entries), seconds
+
+
+def finalize(root: Path, info: StoreInfo) -> tuple[int, list[Failure]]:
+    """Assemble ``report.json`` and then ``index.jsonl`` from the shard records. Returns (stored, failures)."""
+    lines, failures, frames, seconds = [], [], 0, 0.0
+    for k in range(info.num_shards):
+        rec = ShardRecord.read(root, k)
+        assert rec is not None, f"shard {k} is not done"
+        lines += [e.to_json() + "\n" for e in rec.entries]
+        failures += rec.failures
+        frames += sum(e.n_frames for e in rec.entries)
+        seconds += sum(e.duration for e in rec.entries)
+    report = {
+        "num_utterances": info.num_utterances,
+        "num_stored": len(lines),
+        "num_failed": len(failures),
+        "num_frames": frames,
+        "audio_seconds": round(seconds, 3),
+        "failures": [asdict(f) for f in failures],
+    }
+    write_json_atomic(root / REPORT_NAME, report)
+    write_text_atomic(root / INDEX_NAME, "".join(lines))
+    return len(lines), failures
+
+
+@contextlib.contextmanager
+def store_lock(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the store (two runs writing one store would race); released even on SIGKILL."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{root}: another tokenize run is writing this store") from None
+        # Temporaries of a killed run: nobody else can be writing them while we hold the lock.
+        for stale in [*root.glob(".*.tmp"), *(root / SHARD_DIR).glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
+        yield
+
+
+def open_or_create(root: Path, info: StoreInfo) -> None:
+    """Write ``store.json``, or check that the existing one describes the same plan.
+
+    Raises:
+        ValueError: the store was made with another codec, manifest or shard size.
+    """
+    if not (root / INFO_NAME).is_file():
+        if root.exists() and any(p.name != ".lock" for p in root.iterdir()):
+            raise ValueError(f"{root}: exists and is not a token store; choose an empty or new --out directory")
+        (root / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+        write_json_atomic(root / INFO_NAME, info.to_dict())
+        return
+    old = read_info(root)
+    if old.codec.release_id != info.codec.release_id:
+        raise ValueError(
+            f"{root}: this store was made with codec {old.codec.describe()}; this run uses "
+            f"{info.codec.describe()}. Use a new --out directory for another codec"
+        )
+    if (old.manifest_sha256, old.shard_size) != (info.manifest_sha256, info.shard_size):
+        raise ValueError(
+            f"{root}: this store was planned from another manifest or shard size (shard size {old.shard_size}, "
+            f"{old.num_utterances} utterances from {old.source}); resume with the same ones or use a new --out"
+        )
+    (root / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+
+
+def plan_items(manifest: str | os.PathLike) -> tuple[list[dict[str, str]], str]:
+    """Manifest entries as work items (audio paths resolved) and the manifest's SHA-256.
+
+    Raises:
+        FileNotFoundError, ValueError: unreadable manifest, or duplicate ids (the store is addressed by id).
+    """
+    from codec.manifest import read_manifest, resolve_audio
+    from codec.release import sha256_file
+
+    utts = read_manifest(manifest)
+    if not utts:
+        raise ValueError(f"{manifest}: the manifest has no utterances")
+    seen: set[str] = set()
+    for u in utts:
+        if u.id in seen:
+            raise ValueError(f"{manifest}: duplicate utterance id {u.id!r}; ids must be unique in a token store")
+        seen.add(u.id)
+    items = [{"id": u.id, "audio": str(resolve_audio(u, manifest)), "text": u.text, "speaker": u.speaker} for u in utts]
+    return items, sha256_file(manifest)
+
+
+def make_info(codec: Any, num_items: int, shard_size: int, manifest_sha256: str, source: str) -> StoreInfo:
+    """The store description for ``codec`` and a plan of ``num_items`` utterances."""
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    ident = CodecIdentity.of(codec)
+    return StoreInfo(
+        codec=ident,
+        dtype=store_dtype_name(ident.num_codebooks, ident.codebook_size),
+        shard_size=shard_size,
+        num_shards=(num_items + shard_size - 1) // shard_size,
+        num_utterances=num_items,
+        manifest_sha256=manifest_sha256,
+        source=source,
+    )
+
+
+def tokenize(
+    model: Any,
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    num_workers: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    device: str = "cpu",
+    threads_per_worker: int = 1,
+    chunk_seconds: float | None = None,
+    retry_failed: bool = False,
+    max_shards: int | None = None,
+    progress: bool = True,
+) -> TokenizeResult:
+    """Encode every utterance of ``manifest`` with ``model`` into the token store ``out`` (resuming if it exists).
+
+    Args:
+        model: codec release directory, shipped release name, or a loaded :class:`codec.model.Codec`.
+        manifest: JSONL manifest (:mod:`codec.manifest`); ids must be unique.
+        out: store directory (created; an existing store is resumed and must have the same codec/manifest/shards).
+        num_workers: processes (default 1 on CPU, one per GPU on CUDA); 1 on CPU runs in this process.
+        shard_size: utterances per shard (the unit of atomic writes and of resumption).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        threads_per_worker: torch intra-op threads of each worker.
+        chunk_seconds: audio encoded at a time (bounds memory); default ``DEFAULT_CHUNK_SECONDS`` (60 s).
+        retry_failed: redo shards whose record lists failures (after fixing the files).
+        max_shards: encode at most this many of the pending shards, then return (incremental runs).
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        A :class:`TokenizeResult`; ``complete`` tells whether the index is written.
+
+    Raises:
+        FileNotFoundError, ValueError: bad manifest/model/arguments, or ``out`` belongs to another codec or plan.
+    """
+    from codec.chunked_encode import DEFAULT_CHUNK_SECONDS
+    from codec.model import Codec
+    from codec.store_workers import Progress, ShardTask, run_in_pool, run_in_process, worker_devices
+
+    start = time.perf_counter()
+    chunk_seconds = DEFAULT_CHUNK_SECONDS if chunk_seconds is None else chunk_seconds
+    if chunk_seconds <= 0 or threads_per_worker < 1 or (max_shards is not None and max_shards < 0):
+        raise ValueError(
+            f"need chunk_seconds > 0, threads_per_worker >= 1, max_shards >= 0; got {chunk_seconds}, "
+            f"{threads_per_worker}, {max_shards}"
+        )
+    devices = worker_devices(device, num_workers)
+    items, digest = plan_items(manifest)
+    codec = model if isinstance(model, Codec) else Codec.from_pretrained(model, device=devices[0])
+    root = Path(out)
+    info = make_info(codec, len(items), shard_size, digest, str(Path(manifest).resolve()))
+    with store_lock(root):
+        open_or_create(root, info)
+        records = {k: ShardRecord.read(root, k) for k in range(info.num_shards)}
+        todo = [k for k, r in records.items() if r is None or (retry_failed and r.failures)]
+        skipped = info.num_shards - len(todo)
+        if not todo and (root / INDEX_NAME).is_file():
+            return _result(root, info, records, 0, skipped, 0.0, start)
+        run = todo if max_shards is None else todo[:max_shards]
+        tasks = [ShardTask(k, items[k * shard_size : (k + 1) * shard_size]) for k in run]
+        remaining = sum(len(items[k * shard_size : (k + 1) * shard_size]) for k in todo)
+        bar = Progress(len(items), len(items) - remaining, progress)
+        try:
+            if len(devices) == 1:
+                seconds = run_in_process(codec, root, tasks, info, chunk_seconds, threads_per_worker, bar)
+            else:
+                ref = model if isinstance(model, Codec) else str(model)
+                seconds = run_in_pool(ref, devices, threads_per_worker, root, tasks, info, chunk_seconds, bar)
+        finally:
+            bar.close()
+        records = {k: ShardRecord.read(root, k) for k in range(info.num_shards)}
+        if all(r is not None for r in records.values()):
+            finalize(root, info)
+        return _result(root, info, records, len(run), skipped, seconds, start)
+
+
+def _result(
+    root: Path, info: StoreInfo, records: dict, written: int, skipped: int, seconds: float, start: float
+) -> TokenizeResult:
+    done = [r for r in records.values() if r is not None]
+    return TokenizeResult(
+        out=root,
+        complete=len(done) == info.num_shards and (root / INDEX_NAME).is_file(),
+        num_shards=info.num_shards,
+        shards_written=written,
+        shards_skipped=skipped,
+        num_utterances=info.num_utterances,
+        num_stored=sum(len(r.entries) for r in done),
+        num_failed=sum(len(r.failures) for r in done),
+        audio_seconds=seconds,
+        wall_seconds=time.perf_counter() - start,
+        failures=[f for r in done for f in r.failures],
+    )
