@@ -1,0 +1,1 @@
+"""Corpus preparation and end-to-end training recipes."""

@@ -1,0 +1,102 @@
+"""``ucodec prepare``: corpus manifests from the standard corpora, and the offline synthetic corpus.
+
+``ucodec prepare SOURCE SRC_DIR OUT_DIR`` for SOURCE in libritts, libritts-r, librispeech, ljspeech, vctk, folder;
+``ucodec prepare synthetic OUT_DIR --hours H [--seed S]``. Heavy imports happen inside the handlers so that
+``ucodec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+LAYOUTS = {
+    "libritts": "ROOT/<subset>/<speaker>/<chapter>/<id>.wav + <id>.normalized.txt (ROOT or one subset)",
+    "libritts-r": "same layout as libritts (LibriTTS_R)",
+    "librispeech": "ROOT/<subset>/<speaker>/<chapter>/<id>.flac + <speaker>-<chapter>.trans.txt",
+    "ljspeech": "ROOT/metadata.csv (ID|text|normalized) + ROOT/wavs/<ID>.wav",
+    "vctk": "ROOT/wav48_silence_trimmed/<spk>/<id>_mic1.flac (0.92) or ROOT/wav48/<spk>/<id>.wav, + ROOT/txt/",
+    "folder": "ROOT/.../<speaker>/<name>.wav|.flac + <name>.txt beside it (speaker = parent folder)",
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _run_corpus(args: argparse.Namespace) -> int:
+    from recipes.prepare import prepare
+
+    results = prepare(args.source, args.src_dir, args.out_dir, workers=args.workers, force=args.force, mic=args.mic)
+    for r in results:
+        state = "already done" if r.skipped else "written"
+        print(
+            f"{r.manifest}: {r.kept} utterances, {r.hours:.2f} h, {r.rejected} bad files listed in "
+            f"{r.manifest.with_suffix('.report.txt').name} ({state})"
+        )
+    return 0
+
+
+def _run_synthetic(args: argparse.Namespace) -> int:
+    from recipes.synthetic.build import SyntheticConfig, build_synthetic
+
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip()) if args.engines else None
+    voices = tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None
+    cfg = SyntheticConfig(
+        hours=args.hours,
+        seed=args.seed,
+        workers=args.workers,
+        engines=engines,
+        voices=voices,
+        identity_check=args.identity_check == "resemblyzer",
+        report=args.report,
+    )
+    rep = build_synthetic(args.out_dir, cfg)
+    splits = ", ".join(f"{k} {v['hours']:.2f} h" for k, v in rep["splits"].items())
+    print(
+        f"{args.out_dir}: {rep['hours']:.2f} h, {rep['utterances']} utterances, {rep['speakers']} speakers "
+        f"({splits}); report: {args.out_dir}/corpus.md"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``prepare`` command and its per-source subcommands."""
+    parser = subparsers.add_parser(
+        "prepare",
+        help="write JSONL manifests for a speech corpus, or build the offline synthetic corpus",
+        description="Write JSONL manifests ({id, audio, text, speaker, duration, sample_rate}) for a corpus. "
+        "Idempotent: finished parts have .done markers and are skipped; bad files are listed in a report.",
+    )
+    sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    for name, layout in LAYOUTS.items():
+        sp = sources.add_parser(name, help=f"{name}: {layout}", description=f"Layout: {layout}")
+        sp.add_argument("src_dir", metavar="SRC_DIR", help="the corpus as extracted")
+        sp.add_argument("out_dir", metavar="OUT_DIR", help="where <part>.jsonl and <part>.report.txt go")
+        sp.add_argument("--workers", type=_positive_int, default=2, help="checking processes (default 2)")
+        sp.add_argument("--force", action="store_true", help="redo parts that have a .done marker")
+        if name == "vctk":
+            sp.add_argument("--mic", choices=("mic1", "mic2"), default="mic1", help="VCTK 0.92 microphone")
+        sp.set_defaults(func=_run_corpus, mic="mic1")
+    syn = sources.add_parser(
+        "synthetic",
+        help="build the offline multi-speaker corpus from local TTS engines",
+        description="Offline multi-speaker English corpus from espeak-ng/MBROLA, flite, festival, piper and hibari "
+        "voices reading public-domain text. Install the engines first: bash recipes/synthetic/install.sh",
+    )
+    syn.add_argument("out_dir", metavar="OUT_DIR", help="corpus directory (wavs/, train/dev/test-*.jsonl, report)")
+    syn.add_argument("--hours", type=float, required=True, help="hours of audio to produce (all splits)")
+    syn.add_argument("--seed", type=int, default=0, help="chooses the sentences and the unseen speakers")
+    syn.add_argument("--workers", type=_positive_int, default=2, help="rendering processes (default 2)")
+    syn.add_argument("--engines", default=None, help="comma-separated subset of espeak,flite,festival,piper,hibari")
+    syn.add_argument("--voices", default=None, help="comma-separated candidate identities (names as in the report)")
+    syn.add_argument(
+        "--identity-check",
+        choices=("resemblyzer", "none"),
+        default="resemblyzer",
+        help="drop near-duplicate identities by speaker-embedding cosine (default resemblyzer)",
+    )
+    syn.add_argument("--report", default=None, help="also write the markdown report here, e.g. docs/corpus.md")
+    syn.set_defaults(func=_run_synthetic)
