@@ -56,7 +56,7 @@ class StreamingEncoder:
         with StreamingEncoder(codec) as enc:
             for chunk in chunks:          # [1, t] float at the model rate, any t
                 parts.append(enc.feed(chunk))
-            parts.append(enc.flush())
+            parts.append(enc.flush())     # or feed(last_chunk, last=True)
         codes = torch.cat(parts, dim=-1)  # [Q, F]
     """
 
@@ -81,24 +81,30 @@ class StreamingEncoder:
             ctx.__exit__(*exc)
         self._contexts = []
 
-    def feed(self, chunk: torch.Tensor) -> torch.Tensor:
-        """Consume ``chunk [1, t]``; return the codes ``[Q, f]`` of the whole hops now available (``f`` may be 0)."""
+    def feed(self, chunk: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """Consume ``chunk [1, t]``; return the codes ``[Q, f]`` of the whole hops now available (``f`` may be 0).
+
+        With ``last=True`` the remainder is zero-padded to a whole hop and encoded in the same pass (the same numbers
+        as a separate :meth:`flush`, one model call fewer — a short utterance then costs exactly one pass).
+        """
         assert self._contexts, "use StreamingEncoder as a context manager"
         chunk = chunk.to(self.codec.device, torch.float32)
         self.num_samples += chunk.shape[-1]
         buf = chunk if self._pending is None else torch.cat([self._pending, chunk], dim=-1)
+        if last:
+            self._pending = None
+            tail = -buf.shape[-1] % self.hop
+            return self._encode(torch.cat([buf, buf.new_zeros(1, tail)], dim=-1) if tail else buf)
         usable = buf.shape[-1] // self.hop * self.hop
         self._pending = buf[:, usable:]
         return self._encode(buf[:, :usable])
 
     def flush(self) -> torch.Tensor:
         """Zero-pad the remaining samples to one hop (as the whole-file path pads) and return their codes."""
-        rest = self._pending
-        self._pending = None
-        if rest is None or rest.shape[-1] == 0:
-            return self._empty()
-        pad = rest.new_zeros(1, self.hop - rest.shape[-1])
-        return self._encode(torch.cat([rest, pad], dim=-1))
+        return self.feed(self._empty_wav(), last=True)
+
+    def _empty_wav(self) -> torch.Tensor:
+        return torch.zeros(1, 0, device=self.codec.device)
 
     def _empty(self) -> torch.Tensor:
         return torch.zeros(self.codec.num_codebooks, 0, dtype=torch.long, device=self.codec.device)
@@ -137,9 +143,12 @@ def encode_chunks(codec: Codec, chunks: Iterable[torch.Tensor]) -> EncodedAudio:
     """
     parts = []
     with StreamingEncoder(codec) as enc:
-        for chunk in chunks:
-            parts.append(enc.feed(chunk))
-        parts.append(enc.flush())
+        it = iter(chunks)
+        chunk = next(it, None)
+        while chunk is not None:
+            following = next(it, None)  # one chunk of look-ahead, so the last one is encoded with its padding
+            parts.append(enc.feed(chunk, last=following is None))
+            chunk = following
         num_samples = enc.num_samples
     if num_samples == 0:
         raise ValueError("cannot encode an empty recording")

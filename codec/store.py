@@ -11,8 +11,9 @@ A file that cannot be read or encoded is recorded as a failure (id, audio path, 
 ``report.json`` and skipped, never fatal. ``retry_failed=True`` redoes the shards that have failures.
 
 Workers are spawned processes (``torch.set_num_threads(threads_per_worker)`` each, one per GPU round-robin when the
-device is CUDA); long files are encoded chunk by chunk with the exact streaming encoder of
-:mod:`codec.chunked_encode`, so memory stays flat whatever the file length.
+device is CUDA; :mod:`codec.store_workers`). Within a shard, short files are encoded in length-sorted batches and
+long ones streamed chunk by chunk with the exact encoder of :mod:`codec.chunked_encode`
+(:mod:`codec.store_encode`), so memory stays flat whatever the file lengths.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,50 +128,6 @@ def write_shard(
     write_json_atomic(shard_record_path(root, shard), ShardRecord(shard, entries, failures).to_dict())
 
 
-def encode_shard(
-    codec: Any,
-    root: Path,
-    shard: int,
-    items: list[dict[str, str]],
-    info: StoreInfo,
-    chunk_seconds: float,
-    on_utterance: Callable[[float], None] | None = None,
-) -> tuple[int, float]:
-    """Encode the utterances of one shard and write it. Returns (stored count, audio seconds).
-
-    Args:
-        codec: the :class:`codec.model.Codec`.
-        root: store directory.
-        shard: shard number.
-        items: ``{"id", "audio" (resolved path), "text", "speaker"}`` in manifest order.
-        info: the store description (dtype, Q).
-        chunk_seconds: audio decoded and encoded at a time.
-        on_utterance: called with the audio seconds of each utterance processed (failures report 0).
-    """
-    from codec.chunked_encode import encode_file
-
-    codes, entries, failures = [], [], []
-    offset, seconds = 0, 0.0
-    for item in items:
-        try:
-            enc = encode_file(codec, item["audio"], chunk_seconds)
-        except Exception as exc:  # a bad file is a report line, never the end of the run
-            failures.append(Failure(id=item["id"], audio=item["audio"], error=str(exc) or type(exc).__name__))
-            if on_utterance:
-                on_utterance(0.0)
-            continue
-        n = int(enc.codes.shape[1])
-        duration = enc.num_samples / codec.sample_rate
-        codes.append(enc.codes)
-        entries.append(IndexEntry(item["id"], item["speaker"], item["text"], n, shard, offset, round(duration, 4)))
-        offset += n
-        seconds += duration
-        if on_utterance:
-            on_utterance(duration)
-    write_shard(root, shard, codes, entries, failures, info)
-    return len(entries), seconds
-
-
 def finalize(root: Path, info: StoreInfo) -> tuple[int, list[Failure]]:
     """Assemble ``report.json`` and then ``index.jsonl`` from the shard records. Returns (stored, failures)."""
     lines, failures, frames, seconds = [], [], 0, 0.0
@@ -243,10 +200,10 @@ def plan_items(manifest: str | os.PathLike) -> tuple[list[dict[str, str]], str]:
     Raises:
         FileNotFoundError, ValueError: unreadable manifest, or duplicate ids (the store is addressed by id).
     """
-    from codec.manifest import read_manifest, resolve_audio
+    from codec.manifest import read_manifest
     from codec.release import sha256_file
 
-    utts = read_manifest(manifest)
+    utts = read_manifest(manifest)  # audio paths come back resolved against the manifest's directory
     if not utts:
         raise ValueError(f"{manifest}: the manifest has no utterances")
     seen: set[str] = set()
@@ -254,7 +211,7 @@ def plan_items(manifest: str | os.PathLike) -> tuple[list[dict[str, str]], str]:
         if u.id in seen:
             raise ValueError(f"{manifest}: duplicate utterance id {u.id!r}; ids must be unique in a token store")
         seen.add(u.id)
-    items = [{"id": u.id, "audio": str(resolve_audio(u, manifest)), "text": u.text, "speaker": u.speaker} for u in utts]
+    items = [{"id": u.id, "audio": u.audio, "text": u.text, "speaker": u.speaker} for u in utts]
     return items, sha256_file(manifest)
 
 
@@ -284,6 +241,7 @@ def tokenize(
     device: str = "cpu",
     threads_per_worker: int = 1,
     chunk_seconds: float | None = None,
+    batch_seconds: float | None = None,
     retry_failed: bool = False,
     max_shards: int | None = None,
     progress: bool = True,
@@ -298,7 +256,8 @@ def tokenize(
         shard_size: utterances per shard (the unit of atomic writes and of resumption).
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads_per_worker: torch intra-op threads of each worker.
-        chunk_seconds: audio encoded at a time (bounds memory); default ``DEFAULT_CHUNK_SECONDS`` (60 s).
+        chunk_seconds: files longer than this are streamed in chunks of this many seconds (default 60).
+        batch_seconds: padded audio per batch of shorter files (default 60 on CPU, 600 on CUDA).
         retry_failed: redo shards whose record lists failures (after fixing the files).
         max_shards: encode at most this many of the pending shards, then return (incremental runs).
         progress: show a tqdm bar on stderr.
@@ -311,16 +270,17 @@ def tokenize(
     """
     from codec.chunked_encode import DEFAULT_CHUNK_SECONDS
     from codec.model import Codec
+    from codec.store_encode import EncodeOptions, default_batch_seconds
     from codec.store_workers import Progress, ShardTask, run_in_pool, run_in_process, worker_devices
 
     start = time.perf_counter()
-    chunk_seconds = DEFAULT_CHUNK_SECONDS if chunk_seconds is None else chunk_seconds
-    if chunk_seconds <= 0 or threads_per_worker < 1 or (max_shards is not None and max_shards < 0):
-        raise ValueError(
-            f"need chunk_seconds > 0, threads_per_worker >= 1, max_shards >= 0; got {chunk_seconds}, "
-            f"{threads_per_worker}, {max_shards}"
-        )
+    if threads_per_worker < 1 or (max_shards is not None and max_shards < 0):
+        raise ValueError(f"need threads_per_worker >= 1 and max_shards >= 0, got {threads_per_worker}, {max_shards}")
     devices = worker_devices(device, num_workers)
+    options = EncodeOptions(
+        chunk_seconds=DEFAULT_CHUNK_SECONDS if chunk_seconds is None else chunk_seconds,
+        batch_seconds=default_batch_seconds(devices[0]) if batch_seconds is None else batch_seconds,
+    )
     items, digest = plan_items(manifest)
     codec = model if isinstance(model, Codec) else Codec.from_pretrained(model, device=devices[0])
     root = Path(out)
@@ -338,10 +298,10 @@ def tokenize(
         bar = Progress(len(items), len(items) - remaining, progress)
         try:
             if len(devices) == 1:
-                seconds = run_in_process(codec, root, tasks, info, chunk_seconds, threads_per_worker, bar)
+                seconds = run_in_process(codec, root, tasks, info, options, threads_per_worker, bar)
             else:
                 ref = model if isinstance(model, Codec) else str(model)
-                seconds = run_in_pool(ref, devices, threads_per_worker, root, tasks, info, chunk_seconds, bar)
+                seconds = run_in_pool(ref, devices, threads_per_worker, root, tasks, info, options, bar)
         finally:
             bar.close()
         records = {k: ShardRecord.read(root, k) for k in range(info.num_shards)}

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="utterances per shard (%(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     p.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per worker (%(default)s)")
-    p.add_argument("--chunk-seconds", type=float, default=None, help="audio encoded at a time (default: 60)")
+    p.add_argument("--chunk-seconds", type=float, default=None, help="stream files longer than this (default: 60)")
+    p.add_argument("--batch-seconds", type=float, default=None, help="padded audio per batch (60 CPU, 600 GPU)")
     p.add_argument("--retry-failed", action="store_true", help="redo shards that recorded failures")
     p.add_argument("--max-shards", type=int, default=None, help="stop after this many shards (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,6 +73,7 @@ def _tokenize(args: argparse.Namespace) -> int:
         device=args.device,
         threads_per_worker=args.threads_per_worker,
         chunk_seconds=args.chunk_seconds,
+        batch_seconds=args.batch_seconds,
         retry_failed=args.retry_failed,
         max_shards=args.max_shards,
         progress=not args.no_progress,
@@ -87,6 +89,11 @@ def _tokenize(args: argparse.Namespace) -> int:
         f"{res.wall_seconds:.1f} s (x{res.real_time_factor:.0f} real time)"
     )
     _print_failures(res.failures, str(res.out / REPORT_NAME))
+    if res.failures:
+        print("  fix the files and run again with --retry-failed to add them", file=sys.stderr)
+    if res.complete and res.num_stored == 0:
+        print("error: no utterance could be tokenized (wrong audio paths?)", file=sys.stderr)
+        return 1
     return 0
 
 

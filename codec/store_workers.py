@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codec.store_encode import EncodeOptions, encode_shard
 from codec.store_format import StoreInfo
 
 POLL_SECONDS = 0.2
@@ -53,19 +54,17 @@ class Progress:
 
 
 def run_in_process(
-    codec: Any, root: Path, tasks: list[ShardTask], info: StoreInfo, chunk_seconds: float, threads: int, bar: Progress
+    codec: Any, root: Path, tasks: list[ShardTask], info: StoreInfo, options: EncodeOptions, threads: int, bar: Progress
 ) -> float:
     """Encode ``tasks`` here, in order. Returns the audio seconds encoded."""
     import torch
-
-    from codec.store import encode_shard
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         total = 0.0
         for task in tasks:
-            total += encode_shard(codec, root, task.shard, task.items, info, chunk_seconds, bar.update)[1]
+            total += encode_shard(codec, root, task.shard, task.items, info, options, bar.update)[1]
         return total
     finally:
         torch.set_num_threads(before)
@@ -75,7 +74,7 @@ def run_in_process(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: Any, devices: Any, threads: int, progress: Any, root: str, info: StoreInfo, chunk: float):
+def _init_worker(model: Any, devices: Any, threads: int, progress: Any, root: str, info: StoreInfo, options: Any):
     import torch
 
     from codec.model import Codec
@@ -83,14 +82,12 @@ def _init_worker(model: Any, devices: Any, threads: int, progress: Any, root: st
     torch.set_num_threads(threads)
     device = devices.get()  # each worker takes the next device name from the shared queue
     codec = model.to(device) if isinstance(model, Codec) else Codec.from_pretrained(model, device=device)
-    _WORKER.update(codec=codec.eval(), progress=progress, root=Path(root), info=info, chunk=chunk)
+    _WORKER.update(codec=codec.eval(), progress=progress, root=Path(root), info=info, options=options)
 
 
 def _run_task(task: ShardTask) -> float:
-    from codec.store import encode_shard
-
     w = _WORKER
-    return encode_shard(w["codec"], w["root"], task.shard, task.items, w["info"], w["chunk"], w["progress"].put)[1]
+    return encode_shard(w["codec"], w["root"], task.shard, task.items, w["info"], w["options"], w["progress"].put)[1]
 
 
 def run_in_pool(
@@ -100,7 +97,7 @@ def run_in_pool(
     root: Path,
     tasks: list[ShardTask],
     info: StoreInfo,
-    chunk_seconds: float,
+    options: EncodeOptions,
     bar: Progress,
 ) -> float:
     """Encode ``tasks`` on ``len(devices)`` spawned processes. Returns the audio seconds encoded.
@@ -121,7 +118,7 @@ def run_in_pool(
     progress, device_queue = ctx.Queue(), ctx.Queue()
     for d in devices:
         device_queue.put(d)
-    args = (model, device_queue, threads, progress, str(root), info, chunk_seconds)
+    args = (model, device_queue, threads, progress, str(root), info, options)
     executor = ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_init_worker, initargs=args)
     total = 0.0
     try:

@@ -19,7 +19,7 @@ import torch
 
 from codec import Codec
 from codec.audio import load_audio
-from codec.chunked_encode import encode_file
+from codec.chunked_encode import StreamingEncoder, encode_file
 from codec.cli import main
 from codec.hy_tokenizer import flatten_codes
 from codec.manifest import Utterance, write_manifest
@@ -60,7 +60,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def test_round_trip_is_exact(tiny_release, corpus, tmp_path):
-    res = tokenize(tiny_release, corpus, tmp_path / "s", shard_size=3, progress=False)
+    # Files over 1 s are streamed in 1 s chunks, the others batched: both must equal a lone whole-file encode.
+    res = tokenize(tiny_release, corpus, tmp_path / "s", shard_size=3, chunk_seconds=1.0, progress=False)
     assert res.complete and res.num_stored == len(DURATIONS) and res.num_failed == 1
     codec = Codec.from_pretrained(tiny_release)
     store = TokenStore(tmp_path / "s", codec=codec)
@@ -90,6 +91,10 @@ def test_chunked_encoding_equals_whole_file(make_config, tmp_path):
         enc = encode_file(codec, path, chunk_seconds=chunk_seconds)
         assert enc.num_samples == int(3.3 * 16000)
         assert torch.equal(enc.codes, whole), chunk_seconds
+    wav = load_audio(path)
+    with StreamingEncoder(codec) as streamer:  # arbitrary chunk sizes, then an explicit flush
+        parts = [streamer.feed(wav[:, s : s + 777]) for s in range(0, wav.shape[-1], 777)] + [streamer.flush()]
+    assert torch.equal(torch.cat(parts, dim=-1), whole)
 
 
 def test_kill_and_resume_gives_identical_store(tiny_release, corpus, tmp_path):
