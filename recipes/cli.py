@@ -52,6 +52,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         voices=voices,
         identity_check=args.identity_check == "resemblyzer",
         report=args.report,
+        asr_samples=args.asr_samples,
     )
     rep = build_synthetic(args.out_dir, cfg)
     splits = ", ".join(f"{k} {v['hours']:.2f} h" for k, v in rep["splits"].items())
@@ -97,6 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("resemblyzer", "none"),
         default="resemblyzer",
         help="drop near-duplicate identities by speaker-embedding cosine (default resemblyzer)",
+    )
+    syn.add_argument(
+        "--asr-samples",
+        type=int,
+        default=0,
+        help="Whisper tiny.en WER per speaker on N utterances in the report (needs the [eval] extra; default 0: off)",
     )
     syn.add_argument("--report", default=None, help="also write the markdown report here, e.g. docs/corpus.md")
     syn.set_defaults(func=_run_synthetic)

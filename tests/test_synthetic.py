@@ -158,3 +158,18 @@ def test_espeak_corpus_end_to_end(tmp_path):
     with pytest.raises(ValueError, match="planned with --seed 1"):
         _build(tmp_path / "seed1", seed=2)
     assert json.loads((out / "report.json").read_text())["seed"] == 0
+
+
+def test_cli_synthetic_user_errors(tmp_path):
+    import argparse
+
+    from recipes.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["prepare", "synthetic", str(tmp_path / "s"), "--hours", "0"])
+    with pytest.raises(ValueError, match="--hours must be positive"):
+        args.func(args)
+    args = parser.parse_args(["prepare", "synthetic", str(tmp_path / "s"), "--hours", "1", "--engines", "sam"])
+    with pytest.raises(ValueError, match="unknown engines"):
+        args.func(args)

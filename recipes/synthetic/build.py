@@ -50,6 +50,7 @@ class SyntheticConfig:
     min_seconds: float = 1.5  # utterance window
     max_seconds: float = 15.0
     verify_samples: int = 8  # utterances per speaker for the corpus centroids
+    asr_samples: int = 0  # utterances per speaker for the Whisper WER table (0 = skip; needs the [eval] extra)
     report: str | None = None  # also write the markdown report here (PNG beside it)
 
 
@@ -223,6 +224,22 @@ def verify(out: Path, cfg: SyntheticConfig, utts: list[Utterance]) -> dict:
     return result
 
 
+def intelligibility(out: Path, cfg: SyntheticConfig, utts: list[Utterance]) -> dict[str, float]:
+    """Optional stage: Whisper WER per speaker (``asr.json``); empty when ``cfg.asr_samples`` is 0."""
+    from recipes.synthetic.intelligibility import speaker_wer
+
+    path = out / "asr.json"
+    if cfg.asr_samples <= 0:
+        return _load(path) if path.is_file() else {}
+    if _done(out, "asr").is_file():
+        return _load(path)
+    started = time.time()
+    result = speaker_wer(out, utts, cfg.asr_samples, threads=cfg.workers)
+    write_json_atomic(path, result)
+    _mark(out, "asr", started)
+    return result
+
+
 def build_synthetic(out_dir: str | os.PathLike, cfg: SyntheticConfig) -> dict:
     """Build (or finish, or confirm) the synthetic corpus in ``out_dir``; returns the report dict.
 
@@ -254,7 +271,9 @@ def build_synthetic(out_dir: str | os.PathLike, cfg: SyntheticConfig) -> dict:
     for name, part in splits.items():
         write_manifest(out / f"{name}.jsonl", part)
     write_manifest(out / "all.jsonl", merge(*(part for _, part in splits.items())))
+    asr = intelligibility(out, cfg, [u for _, part in splits.items() for u in part])
     stage_seconds = {p.name[1:-5]: _load(p).get("seconds") for p in sorted(out.glob(".*.done"))}
-    report = write_report(out, cfg, splits, selected, checked, rejected, stage_seconds, time.time() - started)
+    elapsed = time.time() - started
+    report = write_report(out, cfg, splits, selected, checked, rejected, stage_seconds, elapsed, asr)
     _mark(out, "manifests", started)
     return report

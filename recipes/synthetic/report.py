@@ -152,13 +152,23 @@ def _markdown(rep: dict, verify: dict, selected: dict, png_name: str) -> str:
         lines += [f"| {a} | {b} | {c:.3f} |" for a, b, c in rep["closest_pairs"]]
     else:
         lines.append("The identity check was disabled (`--identity-check none`): identities were not deduplicated.")
-    lines += ["", "| speaker | engine | voice | pitch (cents) | tempo | split | utterances | minutes |"]
-    lines += ["|---|---|---|---:|---:|---|---:|---:|"]
+    has_wer = any("wer" in r for r in rep["per_speaker"])
+    if has_wer:
+        lines += [
+            "",
+            f"Intelligibility: Whisper tiny.en word error rate on {rep['config']['asr_samples']} random utterances "
+            "per speaker (beam 5, text normalised as in `ucodec eval`); accented MBROLA voices and strong pitch "
+            "shifts are the hardest. No speaker is dropped for it; TTS recipes may filter by this column.",
+        ]
+    wer_head, wer_rule = (" WER |", "---:|") if has_wer else ("", "")
+    lines += ["", f"| speaker | engine | voice | pitch (cents) | tempo | split | utterances | minutes |{wer_head}"]
+    lines += [f"|---|---|---|---:|---:|---|---:|---:|{wer_rule}"]
     for r in rep["per_speaker"]:
         split = "test-unseen" if r["unseen"] else "train/dev/test-seen"
+        wer_cell = f" {r['wer']:.1%} |" if "wer" in r else (" n/a |" if has_wer else "")
         lines.append(
             f"| {r['speaker']} | {r['engine']} | {r['voice']} | {r['pitch']} | {r['tempo']:g} | {split} | "
-            f"{r['utts']} | {r['hours'] * 60:.1f} |"
+            f"{r['utts']} | {r['hours'] * 60:.1f} |{wer_cell}"
         )
     lines += ["", "Stage times (seconds, of the run that completed each stage): "]
     lines.append(", ".join(f"{k} {v}" for k, v in rep["stage_seconds"].items()) + ".")
@@ -174,6 +184,7 @@ def write_report(
     rejected: list[dict],
     stage_seconds: dict,
     elapsed: float,
+    asr: dict[str, float] | None = None,
 ) -> dict:
     """Write ``report.json``, ``corpus.md`` and ``corpus.png`` into ``out`` (and ``cfg.report`` when set)."""
     from recipes.synthetic.build import _load
@@ -182,6 +193,8 @@ def write_report(
     rows = _speaker_rows(splits)
     for r in rows:
         r.update({k: plan_ids[r["speaker"]][k] for k in ("engine", "voice", "pitch", "tempo")})
+        if asr and r["speaker"] in asr:
+            r["wer"] = asr[r["speaker"]]
     utts = [u for _, part in splits.items() for u in part]
     durations = [u.duration for u in utts]
     kept = {r["speaker"] for r in rows}
