@@ -113,7 +113,7 @@ def test_bench_codec_end_to_end_writes_the_document(tmp_path, capsys):
     long_rows = [line for line in text.splitlines() if line.startswith("| ucodec-tiny | 4 s | 1.6 s |")]
     assert len(long_rows) == 1, text  # the 4 s file streamed in 1.6 s chunks
     speed_rows = [line for line in text.splitlines() if line.startswith("| EnCodec 24 kHz | 14.9 M | 24 kHz |")]
-    assert len(speed_rows) == 1 and speed_rows[0].endswith("| 1.00× |")
+    assert len(speed_rows) == 1 and speed_rows[0].endswith("| 1.00× (1.00×) |")
 
 
 def test_memory_probe_runs_in_a_fresh_process():

@@ -6,7 +6,8 @@ Three measurements, each built to be fair on a small, shared CPU:
    model's native rate, with a fixed number of torch threads. The contestants are *interleaved* (round r runs
    every model once, in an order rotated by r), so a burst of load from another process hits all of them alike
    instead of one model's whole series; warm-up rounds are run and discarded (allocator, oneDNN kernel choice);
-   the reported time is the median of the timed rounds.
+   the reported time is the median of the timed rounds. The CPU time of the process (all threads) is recorded
+   too: a second view that does not count time spent waiting for a core on a machine shared with other jobs.
 2. **Peak memory** (:func:`probe_memory`): each model runs in its own subprocess (``codec.evaluation.bench_probe``)
    and reports its peak RSS, with the RSS of the same process before the model was built as the baseline, so the
    numbers are not polluted by the other models or by the parent.
@@ -48,6 +49,7 @@ class SpeedResult:
     decode_s: float  # median decode time
     total_s: float  # median of the per-round encode + decode times
     rounds: tuple[float, ...]  # encode + decode seconds of each timed round
+    cpu_s: float = float("nan")  # median CPU seconds (all threads of the process) of encode + decode
 
     @property
     def rtf(self) -> float:
@@ -58,6 +60,11 @@ class SpeedResult:
     def realtime(self) -> float:
         """Seconds of audio processed per wall-clock second (1 / RTF)."""
         return self.seconds / self.total_s if self.total_s > 0 else float("inf")
+
+    @property
+    def cpu_rtf(self) -> float:
+        """CPU seconds (all threads) per second of audio."""
+        return self.cpu_s / self.seconds
 
 
 @dataclass(frozen=True)
@@ -92,15 +99,18 @@ class LongFileResult:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else float("inf")
 
 
-def _run_once(contestant: Contestant, wav: torch.Tensor) -> tuple[float, float]:
+def _run_once(contestant: Contestant, wav: torch.Tensor) -> tuple[float, float, float]:
+    """Encode + decode ``wav`` once; returns (encode wall s, decode wall s, CPU s of both)."""
     with torch.inference_mode():
+        cpu = time.process_time()
         start = time.perf_counter()
         codes = contestant.encode(wav)
         middle = time.perf_counter()
         out = contestant.decode(codes)
         end = time.perf_counter()
+        cpu = time.process_time() - cpu
     assert out.shape[-1] >= wav.shape[-1] * 0.9, (contestant.name, tuple(out.shape), tuple(wav.shape))
-    return middle - start, end - middle
+    return middle - start, end - middle, cpu
 
 
 def time_interleaved(
@@ -126,7 +136,7 @@ def time_interleaved(
     if repeats < 1 or warmup < 0 or seconds <= 0:
         raise ValueError(f"need repeats >= 1, warmup >= 0, seconds > 0; got {repeats}, {warmup}, {seconds}")
     inputs = [bench_signal(seconds, c.sample_rate) for c in contestants]
-    timings: list[list[tuple[float, float]]] = [[] for _ in contestants]
+    timings: list[list[tuple[float, float, float]]] = [[] for _ in contestants]
     total = (warmup + repeats) * len(contestants)
     with tqdm(total=total, desc="bench codec", unit="run", disable=not progress, dynamic_ncols=True) as bar:
         for round_index in range(warmup + repeats):
@@ -134,13 +144,13 @@ def time_interleaved(
             order = list(range(len(contestants)))[shift:] + list(range(len(contestants)))[:shift]
             for i in order:
                 bar.set_postfix_str(contestants[i].name)
-                enc, dec = _run_once(contestants[i], inputs[i])
+                measured = _run_once(contestants[i], inputs[i])
                 if round_index >= warmup:
-                    timings[i].append((enc, dec))
+                    timings[i].append(measured)
                 bar.update()
     results = []
     for contestant, runs in zip(contestants, timings, strict=True):
-        totals = tuple(e + d for e, d in runs)
+        totals = tuple(e + d for e, d, _ in runs)
         results.append(
             SpeedResult(
                 name=contestant.name,
@@ -151,10 +161,11 @@ def time_interleaved(
                 num_parameters=contestant.num_parameters,
                 random_init=contestant.random_init,
                 seconds=seconds,
-                encode_s=statistics.median(e for e, _ in runs),
-                decode_s=statistics.median(d for _, d in runs),
+                encode_s=statistics.median(e for e, _, _ in runs),
+                decode_s=statistics.median(d for _, d, _ in runs),
                 total_s=statistics.median(totals),
                 rounds=totals,
+                cpu_s=statistics.median(c for _, _, c in runs),
             )
         )
     return results

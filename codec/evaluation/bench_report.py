@@ -65,8 +65,13 @@ def load_average() -> str:
 
 
 def speedup(result: SpeedResult, reference: SpeedResult) -> float:
-    """How many times faster ``result`` is than ``reference`` (enc + dec medians)."""
+    """How many times faster ``result`` is than ``reference`` (enc + dec wall-clock medians)."""
     return reference.total_s / result.total_s
+
+
+def cpu_speedup(result: SpeedResult, reference: SpeedResult) -> float:
+    """How many times less CPU time ``result`` needs than ``reference`` (enc + dec medians)."""
+    return reference.cpu_s / result.cpu_s if result.cpu_s > 0 else float("nan")
 
 
 def peers_of(report: BenchCodecReport) -> list[SpeedResult]:
@@ -76,7 +81,7 @@ def peers_of(report: BenchCodecReport) -> list[SpeedResult]:
 def speed_table(report: BenchCodecReport) -> str:
     """Markdown table: one row per contestant, one speed-up column per peer."""
     peers = peers_of(report)
-    header = ["model", "params", "rate", "bitrate", "encode", "decode", "enc+dec", "RTF", "× real time"]
+    header = ["model", "params", "rate", "bitrate", "encode", "decode", "enc+dec", "RTF", "× real time", "CPU s / s"]
     header += [f"vs {p.name}" for p in peers]
     if report.memory:
         header += ["peak RSS (model)"]
@@ -92,8 +97,9 @@ def speed_table(report: BenchCodecReport) -> str:
             f"{1000 * r.total_s:.0f} ms",
             f"{r.rtf:.4f}",
             f"{r.realtime:.1f}",
+            f"{r.cpu_rtf:.3f}",
         ]
-        row += [f"{speedup(r, p):.2f}×" for p in peers]
+        row += [f"{speedup(r, p):.2f}× ({cpu_speedup(r, p):.2f}×)" for p in peers]
         if report.memory:
             m = report.memory.get(r.spec)
             row.append(f"{m.peak_mb:.0f} MiB ({m.model_mb:+.0f})" if m else "–")
@@ -128,7 +134,10 @@ def headline(report: BenchCodecReport) -> list[str]:
     lines = []
     for r in ours:
         for p in peers_of(report):
-            lines.append(f"- **{r.name}** is **{speedup(r, p):.2f}×** as fast as {p.name} (enc+dec, median).")
+            lines.append(
+                f"- **{r.name}** is **{speedup(r, p):.2f}×** as fast as {p.name} (enc+dec wall-clock median; "
+                f"CPU-time ratio {cpu_speedup(r, p):.2f}×)."
+            )
     reference = next((p for p in peers_of(report) if p.name == REFERENCE_PEER), None)
     if ours and reference is not None:
         first = ours[0]
@@ -175,6 +184,9 @@ def markdown_section(report: BenchCodecReport) -> str:
         "architectures (speed does not depend on weight values); EnCodec at 1.5 kbps.",
         "- **This CPU is shared with a background training run**, so absolute times are noisy (per-round range: "
         f"{spread}). The ratios, measured in the same interleaved rounds, are the numbers to quote.",
+        "- `CPU s / s`: CPU seconds of the process (both threads) per second of audio, median; the `vs` columns "
+        "give the wall-clock speed-up and, in parentheses, the CPU-time ratio: a second view that does not count time "
+        "spent waiting for a core, though it still feels cache and memory-bandwidth contention.",
         "- Peak RSS: each model measured alone in a fresh subprocess (`python -m codec.evaluation.bench_probe`); "
         "in parentheses, what the model added to the process's baseline (Python + torch already imported).",
         "",

@@ -143,7 +143,9 @@ def evaluate_codec(
     """
     from tqdm import tqdm
 
+    from codec.audio import load_audio, save_audio
     from codec.evaluation.codec_report import write_codec_report
+    from codec.evaluation.plots import SpectrogramRow
     from codec.manifest import read_manifest, resolve_audio
 
     utterances = read_manifest(manifest)
@@ -153,7 +155,7 @@ def evaluate_codec(
         utterances = utterances[: options.limit]
     if not utterances:
         raise ValueError(f"{manifest}: the manifest has no utterances")
-    depths = options.num_codebooks or (codec.num_codebooks,)
+    depths = tuple(sorted(set(options.num_codebooks))) or (codec.num_codebooks,)
     bad = [q for q in depths if not 1 <= q <= codec.num_codebooks]
     if bad:
         raise ValueError(f"num_codebooks {bad} outside 1..{codec.num_codebooks}")
@@ -177,8 +179,6 @@ def evaluate_codec(
     outputs_dir = Path(out_dir) / "audio"
     bar = tqdm(utterances, desc="eval codec", unit="utt", disable=not options.progress, dynamic_ncols=True)
     for index, utt in enumerate(bar):
-        from codec.audio import load_audio, save_audio
-
         wav = load_audio(resolve_audio(utt, manifest), codec.sample_rate)  # [1, T]
         duration = wav.shape[-1] / codec.sample_rate
         original = scorer.score(wav, codec.sample_rate, text=utt.text)
@@ -193,8 +193,6 @@ def evaluate_codec(
             for q, out in outputs.items():
                 save_audio(outputs_dir / f"{safe_name(utt.id)}_{q}cb.wav", out, codec.sample_rate)
         if index < options.plot_utterances:
-            from codec.evaluation.plots import SpectrogramRow
-
             rows.append(SpectrogramRow(utt.id, wav, {system_name(q): out for q, out in outputs.items()}))
         deepest = result.records_of(system_name(depths[-1]))
         pesq_values = [r.scores.pesq for r in deepest if math.isfinite(r.scores.pesq)]

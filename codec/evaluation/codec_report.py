@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codec.atomic import write_text_atomic
-from codec.evaluation.codec_eval import ORIGINAL, CodecEvalResult, CodecRecord
+from codec.evaluation.codec_eval import ORIGINAL, CodecEvalResult, CodecRecord, system_name
 from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl
 from codec.evaluation.scoring import UtteranceScores
 from codec.evaluation.stats import summarize
@@ -59,9 +59,7 @@ def corpus_rate(
 def results_table(result: CodecEvalResult) -> str:
     """The markdown results table (systems as columns)."""
     systems = result.systems()
-    header = ["metric"] + [
-        s if s == ORIGINAL else f"{s} ({result.bitrates[int(s.split()[0])]:.0f} bps)" for s in systems
-    ]
+    header = ["metric", ORIGINAL] + [f"{system_name(q)} ({result.bitrates[q]:.0f} bps)" for q in result.depths]
     rows = []
     for row in METRIC_ROWS:
         cells = [row.label]

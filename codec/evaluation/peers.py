@@ -79,9 +79,10 @@ def build_encodec(bandwidth: float = ENCODEC_BANDWIDTH) -> Contestant:
     Raises:
         MissingExtraError: the ``[bench]`` extra is not installed.
     """
-    encodec = require("encodec", "bench", "The EnCodec benchmark peer")
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)  # encodec uses the old weight_norm API
+        # encodec uses torch.jit.script and the old weight_norm API, both deprecated: noise for our users.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        encodec = require("encodec", "bench", "The EnCodec benchmark peer")
         model = encodec.EncodecModel.encodec_model_24khz(pretrained=False)
     model.set_target_bandwidth(bandwidth)
     model.eval()
@@ -103,7 +104,9 @@ def build_snac() -> Contestant:
     Raises:
         MissingExtraError: the ``[bench]`` extra is not installed.
     """
-    snac = require("snac", "bench", "The SNAC benchmark peer")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)  # snac decorates a function with torch.jit.script
+        snac = require("snac", "bench", "The SNAC benchmark peer")
     model = snac.SNAC(**SNAC_24KHZ).eval()
     hop = math.prod(SNAC_24KHZ["encoder_rates"])
     # One code per coarsest frame from each level: frame rate / stride per level, log2(4096) = 12 bits each.
