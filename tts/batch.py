@@ -1,0 +1,195 @@
+"""Model inputs: the training batch (right-padded, with targets) and the inference prefix (left-padded).
+
+One item is the global sequence ``[BOS] text [SEP] prompt_frames target_frames``. Every position is either a text
+token or a whole frame, so a batch is stored position-major: ``tokens [B, S]`` holds text ids at text positions and
+``codes [B, Q, S]`` holds the frame's codes at frame positions, with ``is_frame [B, S]`` telling which is which.
+
+Targets follow "position p predicts position p + 1": the hidden state at ``SEP`` predicts the first frame, a frame
+predicts the next frame, and the last target frame predicts END (layer 0 only). Speech targets exist only for
+target frames (prompt frames are context, not supervision); text targets exist for every next text token.
+
+The TTS trainer gets ``(text_ids, prompt_codes, target_codes)`` per utterance from the token store and calls
+``model(collate(items))``; the generator builds its prompt with :func:`build_prefix`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import torch
+
+from tts.config import BOS_ID, IGNORE_INDEX, PAD_ID, SEP_ID
+
+
+@dataclass(frozen=True)
+class TTSItem:
+    """One training utterance.
+
+    Attributes:
+        text_ids: frontend ids of (prompt transcript +) target text, without BOS/SEP.
+        prompt_codes: ``[Q, Fp]`` codes of the voice prompt (context only), or None.
+        target_codes: ``[Q, Ft]`` codes to learn.
+    """
+
+    text_ids: Sequence[int] | torch.Tensor
+    prompt_codes: torch.Tensor | None
+    target_codes: torch.Tensor
+
+
+@dataclass
+class TTSBatch:
+    """A right-padded training batch (S = longest item). See the module docstring for the layout.
+
+    Attributes:
+        tokens: ``[B, S]`` text ids at text positions (BOS, text, SEP), PAD elsewhere.
+        codes: ``[B, Q, S]`` frame codes at frame positions, 0 elsewhere.
+        is_frame: ``[B, S]`` bool.
+        lengths: ``[B]`` real positions per item.
+        text_targets: ``[B, S]`` next text id where the next position is text, else IGNORE_INDEX.
+        speech_targets: ``[B, Q, S]`` codes of the next frame where it is a target frame; END in layer 0 at the
+            last position of every item; IGNORE_INDEX elsewhere.
+    """
+
+    tokens: torch.Tensor
+    codes: torch.Tensor
+    is_frame: torch.Tensor
+    lengths: torch.Tensor
+    text_targets: torch.Tensor
+    speech_targets: torch.Tensor
+
+    def to(self, device: torch.device | str) -> TTSBatch:
+        return TTSBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.codes.shape[1]
+
+
+def _as_ids(text_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    ids = torch.as_tensor(text_ids, dtype=torch.long).flatten()
+    if ids.numel() == 0:
+        raise ValueError("an item has no text ids; every utterance needs text")
+    return ids
+
+
+def _check_codes(codes: torch.Tensor | None, num_codebooks: int, what: str) -> torch.Tensor:
+    if codes is None:
+        return torch.zeros(num_codebooks, 0, dtype=torch.long)
+    if codes.dim() != 2 or codes.shape[0] != num_codebooks:
+        raise ValueError(f"{what} must be [Q={num_codebooks}, F], got {tuple(codes.shape)}")
+    return codes.long()
+
+
+def collate(items: Sequence[TTSItem | tuple], end_id: int) -> TTSBatch:
+    """Right-pad a list of utterances into a :class:`TTSBatch`.
+
+    Args:
+        items: :class:`TTSItem` or ``(text_ids, prompt_codes | None, target_codes [Q, Ft])`` tuples.
+        end_id: layer 0's END token (``TTSConfig.end_id``).
+
+    Raises:
+        ValueError: empty list, empty text, or codes with inconsistent Q.
+    """
+    if not items:
+        raise ValueError("collate() needs at least one item")
+    items = [it if isinstance(it, TTSItem) else TTSItem(*it) for it in items]
+    q = items[0].target_codes.shape[0]
+    parts = []
+    for it in items:
+        ids = _as_ids(it.text_ids)
+        prompt = _check_codes(it.prompt_codes, q, "prompt_codes")
+        target = _check_codes(it.target_codes, q, "target_codes")
+        parts.append((ids, prompt, target))
+    lengths = [ids.numel() + 2 + p.shape[1] + t.shape[1] for ids, p, t in parts]
+    b, s = len(parts), max(lengths)
+    tokens = torch.full((b, s), PAD_ID, dtype=torch.long)
+    codes = torch.zeros(b, q, s, dtype=torch.long)
+    is_frame = torch.zeros(b, s, dtype=torch.bool)
+    text_targets = torch.full((b, s), IGNORE_INDEX, dtype=torch.long)
+    speech_targets = torch.full((b, q, s), IGNORE_INDEX, dtype=torch.long)
+    for i, (ids, prompt, target) in enumerate(parts):
+        n_text = ids.numel() + 2  # BOS ... SEP
+        text = torch.cat([torch.tensor([BOS_ID]), ids, torch.tensor([SEP_ID])])
+        tokens[i, :n_text] = text
+        text_targets[i, : n_text - 1] = text[1:]
+        frames = torch.cat([prompt, target], dim=1)
+        n_frames = frames.shape[1]
+        codes[i, :, n_text : n_text + n_frames] = frames
+        is_frame[i, n_text : n_text + n_frames] = True
+        first_target = n_text + prompt.shape[1]  # position of the first target frame
+        speech_targets[i, :, first_target - 1 : lengths[i] - 1] = target
+        speech_targets[i, 0, lengths[i] - 1] = end_id
+    return TTSBatch(tokens, codes, is_frame, torch.tensor(lengths), text_targets, speech_targets)
+
+
+@dataclass
+class Prefix:
+    """A left-padded inference prompt ``[BOS] text [SEP] prompt_frames`` for the global model.
+
+    Attributes:
+        tokens: ``[B, S]`` as in :class:`TTSBatch`.
+        codes: ``[B, Q, S]``.
+        is_frame: ``[B, S]``.
+        valid: ``[B, S]`` bool, False on the left padding.
+        positions: ``[B, S]`` RoPE positions, counted from each item's first real position.
+        lengths: real positions per item (host ints: they size caches and never need a device sync).
+        text_lengths: target-text symbols per item (sets the min/max generation length).
+    """
+
+    tokens: torch.Tensor
+    codes: torch.Tensor
+    is_frame: torch.Tensor
+    valid: torch.Tensor
+    positions: torch.Tensor
+    lengths: list[int]
+    text_lengths: list[int]
+
+    @property
+    def padded(self) -> bool:
+        return len(set(self.lengths)) > 1
+
+    def to(self, device: torch.device | str) -> Prefix:
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("tokens", "codes", "is_frame", "valid", "positions"):
+            moved[name] = moved[name].to(device)
+        return Prefix(**moved)
+
+
+def build_prefix(
+    text_ids: Sequence[Sequence[int] | torch.Tensor],
+    prompt_codes: Sequence[torch.Tensor | None],
+    num_codebooks: int,
+    target_text_lengths: Sequence[int] | None = None,
+) -> Prefix:
+    """Left-pad the inference prompts of a batch so that every item's next position is the same cache slot.
+
+    Args:
+        text_ids: per item, ids of (prompt transcript +) target text, without BOS/SEP.
+        prompt_codes: per item ``[Q, Fp]`` or None.
+        num_codebooks: Q.
+        target_text_lengths: symbols of the target text alone (default: all of ``text_ids``).
+    """
+    if len(text_ids) != len(prompt_codes) or not text_ids:
+        raise ValueError(f"need one prompt (or None) per text: {len(text_ids)} texts, {len(prompt_codes)} prompts")
+    parts = [
+        (_as_ids(t), _check_codes(p, num_codebooks, "prompt_codes"))
+        for t, p in zip(text_ids, prompt_codes, strict=True)
+    ]
+    lengths = [ids.numel() + 2 + p.shape[1] for ids, p in parts]
+    b, s = len(parts), max(lengths)
+    tokens = torch.full((b, s), PAD_ID, dtype=torch.long)
+    codes = torch.zeros(b, num_codebooks, s, dtype=torch.long)
+    is_frame = torch.zeros(b, s, dtype=torch.bool)
+    valid = torch.zeros(b, s, dtype=torch.bool)
+    positions = torch.zeros(b, s, dtype=torch.long)
+    for i, ((ids, prompt), n) in enumerate(zip(parts, lengths, strict=True)):
+        pad = s - n
+        n_text = ids.numel() + 2
+        tokens[i, pad : pad + n_text] = torch.cat([torch.tensor([BOS_ID]), ids, torch.tensor([SEP_ID])])
+        codes[i, :, pad + n_text :] = prompt
+        is_frame[i, pad + n_text :] = True
+        valid[i, pad:] = True
+        positions[i, pad:] = torch.arange(n)
+    text_lengths = list(target_text_lengths) if target_text_lengths is not None else [p[0].numel() for p in parts]
+    return Prefix(tokens, codes, is_frame, valid, positions, lengths, text_lengths)

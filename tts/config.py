@@ -1,0 +1,169 @@
+"""Typed configuration of the global-local TTS model (DESIGN.md §4).
+
+One frozen dataclass per component; :class:`TTSConfig` composes them and ``configs/tts/{tiny,small}.yaml`` are its
+serialisations. Derived values (the END id, per-layer vocabulary, the width of a concatenated frame embedding) are
+properties, never stored twice. Sampling values may be given per RVQ layer as a list whose last entry repeats for
+the remaining layers, so ``top_k: [50, 20]`` means 50 for layer 0 and 20 for every finer layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from codec.configio import from_dict, load_config, to_dict
+
+FORMAT_VERSION = 1  # bump when a TTS release's layout or parameter names change
+
+# Every frontend's symbol table starts with these three ids, so batches can be built without a frontend at hand.
+PAD_ID, BOS_ID, SEP_ID = 0, 1, 2
+IGNORE_INDEX = -100  # target value that no loss is computed for
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Text → symbol ids (see :mod:`tts.frontend`)."""
+
+    kind: Literal["phoneme", "sentencepiece", "char"] = "phoneme"  # espeak IPA, a trained sentencepiece, or letters
+    language: str = "en-us"  # espeak-ng voice of the phonemizer
+    normalize: bool = True  # expand English numbers, currency, ordinals and abbreviations first
+    max_sentence_chars: int = 300  # longer sentences are split again at commas/semicolons
+    sentencepiece_vocab_size: int = 256  # pieces when a sentencepiece model is trained from corpus text
+
+    def __post_init__(self) -> None:
+        if self.max_sentence_chars < 20:
+            raise ValueError(f"frontend.max_sentence_chars must be >= 20, got {self.max_sentence_chars}")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """A pre-norm causal Transformer (RMSNorm, SwiGLU MLP, no biases; Llama layout)."""
+
+    num_layers: int = 6  # blocks
+    d_model: int = 384  # width
+    num_heads: int = 6  # query heads
+    num_kv_heads: int | None = None  # key/value heads (grouped-query attention); None = num_heads
+    dim_feedforward: int = 1024  # SwiGLU hidden width
+    rope_theta: float = 10000.0  # RoPE base (global model; the local model uses learned positions)
+    norm: Literal["rms_norm", "layer_norm"] = "rms_norm"  # rms_norm = Llama; layer_norm is ~5x cheaper per call on CPU
+    norm_eps: float = 1e-5  # normalisation epsilon
+    dropout: float = 0.0  # residual dropout while training
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 1 or self.d_model < 1 or self.num_heads < 1:
+            raise ValueError("transformer needs num_layers, d_model and num_heads >= 1")
+        if self.d_model % self.num_heads or (self.d_model // self.num_heads) % 2:
+            raise ValueError(f"d_model ({self.d_model}) / num_heads ({self.num_heads}) must be an even integer")
+        if self.num_heads % self.kv_heads:
+            raise ValueError(f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.kv_heads})")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_kv_heads or self.num_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.num_heads
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Inference defaults: sampling per RVQ layer, length policy and guards (see :mod:`tts.generate`)."""
+
+    temperature: float | tuple[float, ...] = 0.8  # 0 = greedy; a list gives per-layer values
+    top_k: int | tuple[int, ...] = 50  # 0 = off
+    top_p: float | tuple[float, ...] = 0.95  # 1.0 = off
+    min_frames_per_symbol: float = 0.1  # END is forbidden before this many frames per target text symbol
+    max_frames_per_symbol: float = 1.0  # generation stops at this many frames per symbol (+ margin) ...
+    max_frames_margin: int = 10  # ... plus this many frames
+    max_seconds: float = 30.0  # and never later than this
+    max_repeat_frames: int = 10  # a sequence repeating the same frame this often in a row is stopped (0 = off)
+    repeat_layers: int = 4  # frames are compared on their first k RVQ layers by the repetition/silence guards
+    max_silence_frames: int = 10  # consecutive silent frames (after the first speech) that stop a sequence (0 = off)
+    end_check_every: int = 4  # frames between END checks (the only host syncs of the frame loop)
+
+    def __post_init__(self) -> None:
+        for name in ("temperature", "top_k", "top_p"):
+            value = getattr(self, name)
+            if isinstance(value, tuple) and not value:
+                raise ValueError(f"sampling.{name}: an empty list; give a number or one value per layer")
+        if self.max_frames_per_symbol <= 0 or self.max_seconds <= 0 or self.end_check_every < 1:
+            raise ValueError("sampling: max_frames_per_symbol, max_seconds must be > 0 and end_check_every >= 1")
+        if self.min_frames_per_symbol > self.max_frames_per_symbol:
+            raise ValueError("sampling.min_frames_per_symbol must not exceed max_frames_per_symbol")
+
+
+@dataclass(frozen=True)
+class TTSConfig:
+    """The whole TTS model: token layout, frame embedding, global and local Transformers, frontend, sampling."""
+
+    name: str = "ucodec-tts"  # human-readable model name (stored in releases)
+    num_codebooks: int = 32  # RVQ layers Q per frame (must match the codec)
+    codebook_size: int = 256  # codes per layer V (must match the codec)
+    frame_rate: float = 5.0  # frames per second (must match the codec)
+    text_vocab_size: int = 256  # text embedding rows; the frontend's symbol table must fit
+    frame_embedding: Literal["concat", "sum"] = "concat"  # how the Q code embeddings of a frame are combined
+    code_embedding_dim: int = 16  # per-layer code embedding width when concatenating (Q * dim -> d_model)
+    global_model: TransformerConfig = field(default_factory=TransformerConfig)  # over text + frames
+    local_model: TransformerConfig = field(  # over the Q layers of one frame
+        default_factory=lambda: TransformerConfig(
+            num_layers=2, d_model=256, num_heads=4, dim_feedforward=768, norm="layer_norm"
+        )
+    )
+    text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def __post_init__(self) -> None:
+        if self.num_codebooks < 1 or self.codebook_size < 2:
+            raise ValueError("num_codebooks must be >= 1 and codebook_size >= 2")
+        if self.frame_rate <= 0 or self.text_vocab_size < 4 or self.code_embedding_dim < 1:
+            raise ValueError("frame_rate > 0, text_vocab_size >= 4 and code_embedding_dim >= 1 are required")
+        if self.text_loss_weight < 0:
+            raise ValueError(f"text_loss_weight must be >= 0, got {self.text_loss_weight}")
+
+    @property
+    def end_id(self) -> int:
+        """Layer 0's extra token that ends an utterance."""
+        return self.codebook_size
+
+    @property
+    def head_vocab(self) -> int:
+        """Rows of every local head (layer 0 uses all of them, finer layers all but END)."""
+        return self.codebook_size + 1
+
+    @property
+    def frame_input_dim(self) -> int:
+        """Width of a frame's combined code embedding before the projection to the global width."""
+        if self.frame_embedding == "concat":
+            return self.num_codebooks * self.code_embedding_dim
+        return self.global_model.d_model
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.num_codebooks * self.frame_rate
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "tts config") -> TTSConfig:
+        return from_dict(cls, data, where)
+
+    @classmethod
+    def load(cls, path: str, overrides: list[str] | tuple[str, ...] = ()) -> TTSConfig:
+        """Load a YAML/JSON config strictly, applying ``a.b=c`` overrides."""
+        return load_config(cls, path, overrides)
+
+
+def per_layer(value: float | int | tuple, num_codebooks: int, name: str) -> tuple:
+    """Expand a scalar or a per-layer list (last entry repeated) to exactly ``num_codebooks`` values.
+
+    Raises:
+        ValueError: a list longer than ``num_codebooks``.
+    """
+    if not isinstance(value, (tuple, list)):
+        return (value,) * num_codebooks
+    if len(value) > num_codebooks:
+        raise ValueError(f"{name}: {len(value)} per-layer values for {num_codebooks} layers")
+    return tuple(value) + (value[-1],) * (num_codebooks - len(value))

@@ -1,0 +1,193 @@
+"""The global-local hierarchical LM over 5 Hz codec frames (DESIGN.md §4, the paper's "U-Codec TTS").
+
+- **Global model**: a causal Transformer over ``[BOS] text [SEP] prompt_frames target_frames``. One frame is one
+  position; its input is the concatenation (default, as in the paper) or the sum of its Q code embeddings.
+- **Local model**: a small causal Transformer over the Q layers of one frame. Position 0 gets the projected global
+  hidden state of the *previous* position; position q also gets the embedding of code q-1; it predicts code q.
+  Layer 0's vocabulary has an extra END token that stops generation.
+
+``forward(batch)`` is the training path: the global model runs once over the whole batch and the local model runs
+on all supervised frames at once (B·F sequences of length Q). The inference path (KV caches, sampling) lives in
+:mod:`tts.generate` and calls :meth:`TTSModel.embed`, ``global_model`` and the :class:`LocalModel` step helpers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tts.batch import TTSBatch
+from tts.config import IGNORE_INDEX, TTSConfig
+from tts.transformer import Transformer
+
+
+@dataclass
+class LMOutput:
+    """Result of a training forward pass.
+
+    Attributes:
+        loss: scalar ``speech_loss + text_loss_weight * text_loss`` (what the trainer minimises).
+        speech_loss: scalar mean cross-entropy over all target speech tokens (END included).
+        text_loss: scalar mean next-text-token cross-entropy (0 when the weight is 0).
+        layer_loss: ``[Q]`` mean cross-entropy per RVQ layer (for logging; nan for a layer without targets).
+        logits: ``[N, Q, V + 1]`` local logits of the N supervised positions.
+        targets: ``[N, Q]`` their targets (IGNORE_INDEX where none).
+        hidden: ``[B, S, D]`` global hidden states.
+    """
+
+    loss: torch.Tensor
+    speech_loss: torch.Tensor
+    text_loss: torch.Tensor
+    layer_loss: torch.Tensor
+    logits: torch.Tensor
+    targets: torch.Tensor
+    hidden: torch.Tensor
+
+
+class FrameEmbedding(nn.Module):
+    """codes ``[B, Q, S]`` → frame vectors ``[B, S, D]``: Q per-layer embeddings, concatenated and projected
+    (``concat``) or summed (``sum``). One table of ``Q * V`` rows with per-layer offsets = Q lookups in one op."""
+
+    def __init__(self, cfg: TTSConfig) -> None:
+        super().__init__()
+        q, v = cfg.num_codebooks, cfg.codebook_size
+        self.mode = cfg.frame_embedding
+        width = cfg.code_embedding_dim if self.mode == "concat" else cfg.global_model.d_model
+        self.table = nn.Embedding(q * v, width)
+        self.proj = nn.Linear(q * width, cfg.global_model.d_model, bias=False) if self.mode == "concat" else None
+        self.register_buffer("offsets", torch.arange(q) * v, persistent=False)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes ``[B, Q, S]`` (values in ``[0, V)``) → ``[B, S, D]``."""
+        e = self.table(codes.transpose(1, 2) + self.offsets)  # [B, S, Q, W]
+        if self.proj is None:
+            return e.sum(dim=2)
+        return self.proj(e.flatten(2))
+
+
+class LocalModel(nn.Module):
+    """The per-frame depth Transformer. Training: :meth:`forward`; inference: :meth:`frame_inputs` once per frame,
+    then per layer q :meth:`step_input` → ``self.transformer`` (KV cache of length Q) → :meth:`step_logits`."""
+
+    def __init__(self, cfg: TTSConfig) -> None:
+        super().__init__()
+        q, v, d = cfg.num_codebooks, cfg.codebook_size, cfg.local_model.d_model
+        self.num_codebooks, self.codebook_size = q, v
+        self.in_proj = nn.Linear(cfg.global_model.d_model, d, bias=False)
+        self.code_emb = nn.Embedding(max(q - 1, 1) * v, d)  # inputs to positions 1..Q-1 (codes of layers 0..Q-2)
+        self.pos_emb = nn.Parameter(torch.randn(q, d) * 0.02)  # learned positions: the depth is fixed and short
+        self.transformer = Transformer(cfg.local_model, rope=False)
+        self.head = nn.Parameter(torch.randn(q, d, cfg.head_vocab) * 0.02)  # per-layer output heads
+        end_mask = torch.zeros(q, cfg.head_vocab, dtype=torch.bool)
+        end_mask[1:, cfg.end_id] = True  # only layer 0 may say END
+        self.register_buffer("end_mask", end_mask, persistent=False)
+        self.register_buffer("offsets", torch.arange(max(q - 1, 1)) * v, persistent=False)
+
+    def forward(self, hidden: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits of every layer.
+
+        Args:
+            hidden: ``[N, Dg]`` global hidden states (each predicts the frame after it).
+            codes: ``[N, Q]`` the frames to predict (values in ``[0, V)``; code q is the input of position q+1).
+
+        Returns:
+            ``[N, Q, V + 1]`` logits, END masked to -inf for layers >= 1.
+        """
+        x = self.frame_inputs(hidden)  # [N, Q, D]
+        if self.num_codebooks > 1:
+            prev = self.code_emb(codes[:, :-1] + self.offsets)  # [N, Q-1, D]
+            x = torch.cat([x[:, :1], x[:, 1:] + prev], dim=1)
+        h = self.transformer(x)  # causal over the depth: position q sees layers < q only
+        logits = torch.einsum("nqd,qdv->nqv", h, self.head)
+        return logits.masked_fill(self.end_mask, float("-inf"))
+
+    def frame_inputs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``[N, Dg]`` global hidden → ``[N, Q, D]`` projected context + learned depth positions."""
+        return self.in_proj(hidden)[:, None, :] + self.pos_emb
+
+    def step_input(self, base: torch.Tensor, q: int, prev_code: torch.Tensor | None) -> torch.Tensor:
+        """Input of depth position ``q``: ``base [B, Q, D]`` from :meth:`frame_inputs` (+ the embedding of
+        ``prev_code [B]``, the code just chosen for layer q-1) → ``[B, 1, D]``."""
+        x = base[:, q : q + 1]
+        if q > 0:
+            x = x + self.code_emb(prev_code + (q - 1) * self.codebook_size)[:, None]
+        return x
+
+    def step_logits(self, h: torch.Tensor, q: int) -> torch.Tensor:
+        """``[B, 1, D]`` local hidden at depth ``q`` → logits ``[B, V + 1]`` for layer 0 (END included) and
+        ``[B, V]`` for finer layers (END is not in their vocabulary, so it is not even computed)."""
+        head = self.head[q] if q == 0 else self.head[q, :, : self.codebook_size]
+        return h[:, 0] @ head
+
+
+class TTSModel(nn.Module):
+    """Global-local TTS LM. Build from a :class:`TTSConfig`; releases are handled by :mod:`tts.pipeline`."""
+
+    def __init__(self, config: TTSConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.global_model.d_model
+        self.text_emb = nn.Embedding(config.text_vocab_size, d)
+        self.frame_emb = FrameEmbedding(config)
+        self.global_model = Transformer(config.global_model, rope=True)
+        self.text_head = nn.Linear(d, config.text_vocab_size, bias=False)
+        self.local = LocalModel(config)
+        for emb in (self.text_emb, self.frame_emb.table, self.local.code_emb):
+            nn.init.normal_(emb.weight, std=0.02)
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.config.num_codebooks
+
+    def embed(self, tokens: torch.Tensor, codes: torch.Tensor, is_frame: torch.Tensor) -> torch.Tensor:
+        """Global input vectors ``[B, S, D]`` from ``tokens [B, S]``, ``codes [B, Q, S]``, ``is_frame [B, S]``."""
+        text = self.text_emb(tokens)
+        frames = self.frame_emb(codes)
+        return torch.where(is_frame[..., None], frames, text)
+
+    def forward(self, batch: TTSBatch) -> LMOutput:
+        """Training pass over a right-padded :class:`TTSBatch` (teacher forcing, all frames in parallel)."""
+        cfg = self.config
+        if batch.num_codebooks != cfg.num_codebooks:
+            raise ValueError(f"batch has {batch.num_codebooks} codebooks, the model {cfg.num_codebooks}")
+        hidden = self.global_model(self.embed(batch.tokens, batch.codes, batch.is_frame))  # [B, S, D]
+
+        targets = batch.speech_targets.transpose(1, 2)  # [B, S, Q]
+        supervised = targets[..., 0] != IGNORE_INDEX  # [B, S]: positions whose next frame (or END) is a target
+        targets = targets[supervised]  # [N, Q]
+        inputs = targets.clamp(0, cfg.codebook_size - 1)  # END/ignored entries are never seen by a scored position
+        logits = self.local(hidden[supervised], inputs)  # [N, Q, V + 1]
+        token_loss = F.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+        ).view_as(targets)
+        scored = (targets != IGNORE_INDEX).float()
+        speech_loss = (token_loss * scored).sum() / scored.sum().clamp_min(1)
+        layer_loss = (token_loss * scored).sum(0) / scored.sum(0)  # nan where a layer has no targets
+
+        text_loss = hidden.new_zeros(())
+        if cfg.text_loss_weight > 0:
+            is_text = batch.text_targets != IGNORE_INDEX  # [B, S]
+            text_loss = F.cross_entropy(self.text_head(hidden[is_text]), batch.text_targets[is_text])
+        return LMOutput(
+            loss=speech_loss + cfg.text_loss_weight * text_loss,
+            speech_loss=speech_loss,
+            text_loss=text_loss,
+            layer_loss=layer_loss.detach(),
+            logits=logits,
+            targets=targets,
+            hidden=hidden,
+        )
+
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter counts of the parts and the total."""
+        parts = {
+            "embeddings": sum(p.numel() for m in (self.text_emb, self.frame_emb) for p in m.parameters()),
+            "global": sum(p.numel() for p in self.global_model.parameters()),
+            "text_head": self.text_head.weight.numel(),
+            "local": sum(p.numel() for p in self.local.parameters()),
+        }
+        parts["total"] = sum(parts.values())
+        return parts
