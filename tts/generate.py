@@ -1,0 +1,264 @@
+"""Fast autoregressive generation: prefill, then per frame one global step and Q local steps.
+
+The loop is built for CPU latency (gpt-fast style):
+
+- **Static caches.** The global KV cache is allocated once for ``prefix + max_frames`` slots; the local cache holds
+  Q slots and is simply overwritten every frame (position q only ever reads slots ``<= q``, all written this frame).
+- **No host syncs.** Every per-sequence decision (END allowed yet? forced stop? repetition or silence guard?) is a
+  tensor op. The only device→host read is one ``finished.all()`` every ``end_check_every`` frames (or per streamed
+  chunk), which is also where a caller gets frames.
+- **Batch > 1** uses left padding (see :func:`tts.batch.build_prefix`): every sequence writes the same cache slot
+  at each step, padding keys are masked, RoPE positions count from each sequence's own start, and each sequence
+  samples from its own generator. Sequences that have ended keep running (their frames are discarded) until all
+  have ended, so the batch never reshapes.
+- ``compile=True`` wraps the global step and the whole Q-step local frame in ``torch.compile``; eager is the
+  reference and stays correct.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from tts.batch import Prefix
+from tts.config import SamplingConfig
+from tts.model import TTSModel
+from tts.sampling import NoiseSource, SamplingParams, sample
+from tts.transformer import KVCache
+
+RUNNING, END, MAX_LENGTH, REPETITION, SILENCE = range(5)
+STOP_REASONS = {RUNNING: "running", END: "end", MAX_LENGTH: "max_length", REPETITION: "repetition", SILENCE: "silence"}
+
+
+@dataclass
+class FrameChunk:
+    """Frames ``[start, start + n)`` of every sequence, yielded as generation proceeds.
+
+    Attributes:
+        codes: ``[B, Q, n]``; frames at or after a sequence's final length are zeros.
+        start: index of the first frame in the chunk.
+        lengths: final frame count of each sequence that has stopped, None while it runs.
+        reasons: why each sequence stopped (``STOP_REASONS`` values).
+    """
+
+    codes: torch.Tensor
+    start: int
+    lengths: list[int | None]
+    reasons: list[str]
+
+    @property
+    def done(self) -> bool:
+        return all(n is not None for n in self.lengths)
+
+
+@dataclass
+class GenerationOutput:
+    """Result of :func:`generate`.
+
+    Attributes:
+        codes: ``[B, Q, F]`` with ``F = max(lengths)``; zeros after each sequence's length.
+        lengths: frames per sequence.
+        reasons: ``"end"``, ``"max_length"``, ``"repetition"`` or ``"silence"`` per sequence.
+    """
+
+    codes: torch.Tensor
+    lengths: list[int]
+    reasons: list[str]
+
+
+def length_limits(
+    text_lengths: Sequence[int], cfg: SamplingConfig, frame_rate: float, max_seconds: float | None = None
+) -> tuple[list[int], list[int]]:
+    """Minimum and maximum frames per sequence from its target-text length (symbols).
+
+    ``min = floor(min_frames_per_symbol * n)``, ``max = min(ceil(max_frames_per_symbol * n) + margin,
+    max_seconds * frame_rate)``; max is at least 1 and at least min.
+    """
+    cap = max(1, int((max_seconds or cfg.max_seconds) * frame_rate))
+    lows, highs = [], []
+    for n in text_lengths:
+        high = min(math.ceil(cfg.max_frames_per_symbol * n) + cfg.max_frames_margin, cap)
+        low = min(int(cfg.min_frames_per_symbol * n), high)
+        lows.append(low)
+        highs.append(max(high, 1))
+    return lows, highs
+
+
+def local_frame(
+    model: TTSModel,
+    hidden: torch.Tensor,
+    cache: KVCache,
+    params: SamplingParams,
+    gumbel: torch.Tensor | None,
+    allow_end: torch.Tensor,
+) -> torch.Tensor:
+    """Sample one frame with Q local steps.
+
+    Args:
+        hidden: ``[B, Dg]`` global hidden state that predicts this frame.
+        cache: local KV cache with Q slots (overwritten).
+        gumbel: ``[B, Q, V + 1]`` noise (None when greedy).
+        allow_end: ``[B]`` bool, whether layer 0 may choose END at this frame.
+
+    Returns:
+        ``[B, Q]`` codes; layer 0 may be END (``codebook_size``).
+    """
+    local = model.local
+    end_id = model.config.end_id
+    base = local.frame_inputs(hidden)  # [B, Q, D]
+    code = None
+    codes = []
+    for q in range(model.num_codebooks):
+        h = local.transformer(local.step_input(base, q, code), cache=cache, start=q)
+        logits = local.step_logits(h, q)  # [B, V + 1] for layer 0, [B, V] after
+        if q == 0:
+            logits[:, end_id] = logits[:, end_id].masked_fill(~allow_end, float("-inf"))
+        noise = None if gumbel is None else gumbel[:, q, : logits.shape[-1]]
+        token = sample(logits, params.temperature[q], params.top_k[q], params.top_p[q], noise)
+        codes.append(token)
+        code = token.clamp_max(end_id - 1) if q == 0 else token  # END is never an input embedding
+    return torch.stack(codes, dim=1)
+
+
+def global_step(model: TTSModel, frame: torch.Tensor, positions: torch.Tensor, cache: KVCache, slot: int):
+    """Feed ``frame [B, Q]`` at cache ``slot`` (RoPE ``positions [B]``) → hidden ``[B, Dg]`` for the next frame."""
+    x = model.frame_emb(frame[:, :, None])  # [B, 1, D]
+    return model.global_model(x, positions=positions[:, None], cache=cache, start=slot)[:, -1]
+
+
+@torch.inference_mode()
+def generate_frames(
+    model: TTSModel,
+    prefix: Prefix,
+    params: SamplingParams,
+    seeds: Sequence[int],
+    min_frames: Sequence[int],
+    max_frames: Sequence[int],
+    guard: SamplingConfig | None = None,
+    silence_codes: torch.Tensor | None = None,
+    chunk_frames: int | None = None,
+    compile: bool = False,
+) -> Iterator[FrameChunk]:
+    """Generate frames for a left-padded batch, yielding a :class:`FrameChunk` every ``chunk_frames`` frames.
+
+    Args:
+        prefix: ``[BOS] text [SEP] prompt`` per item (:func:`tts.batch.build_prefix`).
+        params: per-layer sampling settings.
+        seeds: one per item.
+        min_frames / max_frames: per item (:func:`length_limits`); END is impossible before min, and a sequence
+            stops at max.
+        guard: repetition/silence settings and ``end_check_every`` (default: the model config's sampling).
+        silence_codes: ``[Q]`` the codec's code for silence, for the silence guard (None disables it).
+        chunk_frames: frames per yielded chunk (default ``guard.end_check_every``). Each chunk is one host sync.
+        compile: ``torch.compile`` the step functions.
+    """
+    cfg = model.config
+    guard = guard or cfg.sampling
+    b, s = prefix.tokens.shape
+    q, end_id = cfg.num_codebooks, cfg.end_id
+    if not len(seeds) == len(min_frames) == len(max_frames) == b:
+        raise ValueError(f"need one seed, min and max length per item (batch of {b})")
+    chunk = chunk_frames or guard.end_check_every
+    if chunk < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk}")
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    prefix = prefix.to(device)
+    horizon = max(max_frames)
+    global_cache = KVCache.allocate(cfg.global_model, b, s + horizon, dtype, device, padded=prefix.padded)
+    local_cache = KVCache.allocate(cfg.local_model, b, q, dtype, device)
+    noise = None if params.is_greedy else NoiseSource(seeds, device)
+    frame_fn: Callable = local_frame
+    step_fn: Callable = global_step
+    if compile:
+        frame_fn = torch.compile(local_frame, dynamic=False)
+        step_fn = torch.compile(global_step, dynamic=True)
+
+    x = model.embed(prefix.tokens, prefix.codes, prefix.is_frame)
+    valid = prefix.valid if prefix.padded else None
+    hidden = model.global_model(x, positions=prefix.positions, cache=global_cache, start=0, valid=valid)
+    hidden = hidden[:, -1]  # [B, Dg]: the last prefix position predicts frame 0
+    next_pos = torch.tensor(prefix.lengths, device=device)  # RoPE position of frame 0, per sequence
+    min_t = torch.tensor(list(min_frames), device=device)
+    max_t = torch.tensor(list(max_frames), device=device)
+    k = min(guard.repeat_layers, q)
+    silence = silence_codes.to(device)[:k] if silence_codes is not None and guard.max_silence_frames > 0 else None
+
+    lengths = torch.full((b,), -1, dtype=torch.long, device=device)
+    reasons = torch.zeros(b, dtype=torch.long, device=device)
+    repeat_run = torch.zeros(b, dtype=torch.long, device=device)
+    silent_run = torch.zeros(b, dtype=torch.long, device=device)
+    spoken = torch.zeros(b, dtype=torch.bool, device=device)
+    previous = None
+    pending, chunk_start = [], 0
+    for t in range(horizon):
+        if t > 0:
+            hidden = step_fn(model, previous, next_pos + (t - 1), global_cache, s + t - 1)
+        gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
+        frame = frame_fn(model, hidden, local_cache, params, gumbel, min_t <= t)  # [B, Q]
+
+        running = lengths < 0
+        stop = torch.zeros_like(running)
+        length_now = torch.full_like(lengths, t)
+        why = torch.full_like(reasons, END)
+        is_end = frame[:, 0] == end_id
+        stop |= is_end
+        if guard.max_repeat_frames > 0 and previous is not None:
+            same = (frame[:, :k] == previous[:, :k]).all(dim=1) & ~is_end
+            repeat_run = torch.where(same, repeat_run + 1, 0)
+            hit = repeat_run >= guard.max_repeat_frames
+            length_now = torch.where(hit & ~stop, t - repeat_run + 1, length_now)
+            why = torch.where(hit & ~stop, REPETITION, why)
+            stop |= hit
+        if silence is not None:
+            is_silent = (frame[:, :k] == silence).all(dim=1) & ~is_end
+            spoken |= ~is_silent & ~is_end
+            silent_run = torch.where(is_silent & spoken, silent_run + 1, 0)
+            hit = silent_run >= guard.max_silence_frames
+            length_now = torch.where(hit & ~stop, t - silent_run + 2, length_now)
+            why = torch.where(hit & ~stop, SILENCE, why)
+            stop |= hit
+        at_max = (t + 1 >= max_t) & ~stop  # this frame is the last one allowed
+        length_now = torch.where(at_max, t + 1, length_now)
+        why = torch.where(at_max, MAX_LENGTH, why)
+        stop |= at_max
+        newly = running & stop
+        lengths = torch.where(newly, length_now, lengths)
+        reasons = torch.where(newly, why, reasons)
+
+        frame = frame.clamp_max(end_id - 1)  # an END frame is fed as a valid (discarded) frame
+        pending.append(frame)
+        previous = frame
+        if len(pending) == chunk or t == horizon - 1:
+            codes = torch.stack(pending, dim=2)  # [B, Q, n]
+            ends = lengths.tolist()  # the one host sync per chunk
+            keep = torch.arange(chunk_start, chunk_start + codes.shape[2], device=device)
+            final = torch.tensor([n if n >= 0 else horizon for n in ends], device=device)
+            codes = codes.masked_fill(keep[None, None, :] >= final[:, None, None], 0)
+            yield FrameChunk(
+                codes, chunk_start, [n if n >= 0 else None for n in ends], [STOP_REASONS[r] for r in reasons.tolist()]
+            )
+            chunk_start += codes.shape[2]
+            pending = []
+            if all(n >= 0 for n in ends):
+                return
+
+
+def generate(
+    model: TTSModel,
+    prefix: Prefix,
+    params: SamplingParams,
+    seeds: Sequence[int],
+    min_frames: Sequence[int],
+    max_frames: Sequence[int],
+    **kwargs,
+) -> GenerationOutput:
+    """Run :func:`generate_frames` to the end and collect ``codes [B, Q, max(lengths)]``."""
+    chunks = list(generate_frames(model, prefix, params, seeds, min_frames, max_frames, **kwargs))
+    last = chunks[-1]
+    lengths = [int(n) for n in last.lengths]
+    codes = torch.cat([c.codes for c in chunks], dim=2)[:, :, : max(lengths)]
+    return GenerationOutput(codes=codes, lengths=lengths, reasons=last.reasons)
