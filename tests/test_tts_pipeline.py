@@ -1,0 +1,174 @@
+"""The TTS facade and CLI: releases (bit-exact round trip, codec identity), streaming == offline, batching, long text,
+``ucodec synthesize`` and ``ucodec bench tts``."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import soundfile as sf
+import torch
+from torch.testing import assert_close
+
+from codec import Codec
+from codec.cli import main
+from tests.conftest import speechlike, tiny_config
+from tts import TTS
+from tts.config import TTSConfig
+from tts.crossfade import CrossFader, crossfade_join
+
+TEXT = "Hello there. This is 2 tests! Bye."
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models only lose from a second thread on a busy 2-core machine (threads wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tts(tiny_release) -> TTS:
+    torch.manual_seed(0)
+    cfg = TTSConfig.load("configs/tts/tiny.yaml")
+    synth = TTS.from_config(cfg, Codec.from_pretrained(tiny_release))
+    synth.codec_dir = tiny_release  # as a trainer would pass it: bundled byte for byte
+    return synth
+
+
+@pytest.fixture(scope="module")
+def release(tts, tmp_path_factory):
+    return tts.save_pretrained(tmp_path_factory.mktemp("tts") / "tiny-tts")
+
+
+def test_release_round_trip_is_bit_exact(tts, release, tiny_release):
+    for name in ("config.json", "model.safetensors", "frontend.json", "codec/model.safetensors"):
+        assert (release / name).is_file(), name
+    assert (release / "codec/model.safetensors").read_bytes() == (tiny_release / "model.safetensors").read_bytes()
+    loaded = TTS.from_pretrained(release)
+    assert loaded.config == tts.config and loaded.frontend.symbols == tts.frontend.symbols
+    assert loaded.codec_release_id == tts.codec.release_id
+    mine, theirs = tts.model.state_dict(), loaded.model.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert torch.equal(loaded.synthesize("Hi.", seed=3), tts.synthesize("Hi.", seed=3))
+
+
+def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("UCODEC_MODELS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="tts-small"):
+        TTS.from_pretrained("default")
+
+
+def test_release_refuses_another_codec_and_corrupt_weights(release, tmp_path):
+    torch.manual_seed(1)
+    other = Codec(tiny_config()).eval()
+    with pytest.raises(ValueError, match="trained with codec"):
+        TTS.from_pretrained(release, codec=other)
+    broken = tmp_path / "broken"
+    shutil.copytree(release, broken)
+    data = bytearray((broken / "model.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (broken / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        TTS.from_pretrained(broken)
+
+
+def test_stream_equals_synthesize(tts):
+    prompt = torch.from_numpy(speechlike(0.6))[None]
+    offline = tts.synthesize(TEXT, prompt_wav=prompt, prompt_text="a prompt", seed=7)
+    chunks = list(tts.stream(TEXT, prompt_wav=prompt, prompt_text="a prompt", seed=7))
+    assert len(chunks) > 3 and all(c.shape[0] == 1 for c in chunks)
+    assert_close(torch.cat(chunks, dim=-1), offline, rtol=1e-4, atol=1e-5)
+
+
+def test_long_text_is_sentences_joined_with_crossfades(tts):
+    sentences = tts.frontend.split(TEXT)
+    assert len(sentences) == 3
+    alone = [tts.synthesize(s, seed=5 + i) for i, s in enumerate(sentences)]
+    joined = tts.synthesize(TEXT, seed=5)
+    overlap = int(0.05 * tts.sample_rate)
+    assert joined.shape[-1] == sum(a.shape[-1] for a in alone) - overlap * (len(alone) - 1)
+    assert_close(joined[..., : alone[0].shape[-1] - overlap], alone[0][..., :-overlap])
+
+
+def test_synthesize_batch_equals_per_item(tts):
+    texts = ["Hello there.", "A longer line of text, with a comma."]
+    batch = tts.synthesize_batch(texts, seed=11)
+    for j, text in enumerate(texts):
+        assert_close(batch[j], tts.synthesize(text, seed=11 + j), rtol=1e-4, atol=1e-5)
+
+
+def test_prompt_inputs(tts, wav_1s):
+    assert tts.prompt_codes(wav_1s).shape == (32, 5)  # a path is loaded and encoded: 1 s at 5 Hz
+    with pytest.raises(ValueError, match="empty"):
+        tts.prompt_codes(torch.zeros(1, 0))
+    with pytest.raises(ValueError, match="tensor or a file path"):
+        tts.prompt_codes([0.0, 1.0])
+    with pytest.raises(ValueError, match="non-empty list"):
+        tts.synthesize_batch("not a list")
+
+
+def test_crossfader_streaming_equals_join():
+    g = torch.Generator().manual_seed(0)
+    pieces = [torch.randn(1, n, generator=g) for n in (700, 50, 900)]
+    joined = crossfade_join(pieces, 100)
+    assert joined.shape[-1] == 700 + 50 + 900 - 100 - 50  # the 50-sample piece shortens its own fade
+    fader, out = CrossFader(100), []
+    for piece in pieces:
+        for part in piece.split(37, dim=-1):
+            out.append(fader.push(part))
+        fader.end_piece()
+    out.append(fader.flush())
+    assert_close(torch.cat(out, dim=-1), joined)
+    assert torch.equal(crossfade_join(pieces, 0), torch.cat(pieces, dim=-1))
+
+
+def test_cli_synthesize(release, tmp_path, wav_1s, monkeypatch, capsys):
+    out = tmp_path / "out.wav"
+    assert main(["synthesize", "Hello there.", "-o", str(out), "--model", str(release), "--seed", "1"]) == 0
+    audio, rate = sf.read(out)
+    assert rate == 16000 and len(audio) > 0
+    assert "wrote" in capsys.readouterr().out
+    text_file = tmp_path / "in.txt"
+    text_file.write_text("From a file.", encoding="utf-8")
+    assert main(["synthesize", "--text-file", str(text_file), "-o", str(out), "--model", str(release)]) == 0
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("From stdin."))
+    args = ["synthesize", "-", "-o", str(out), "--model", str(release), "--prompt", str(wav_1s), "--stream"]
+    assert main(args + ["--prompt-text", "one second"]) == 0
+    assert "first chunk" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["Hi.", "--prompt-text", "words"], "needs --prompt"),
+        (["..."], "empty after normalisation"),
+        ([], "exactly one"),
+        (["Hi.", "--prompt", "missing.wav"], "not found"),
+        (["Hi.", "--top-p", "2"], "top_p"),
+    ],
+)
+def test_cli_synthesize_user_errors(release, tmp_path, capsys, extra, message):
+    assert main(["synthesize", *extra, "-o", str(tmp_path / "x.wav"), "--model", str(release)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_missing_model(tmp_path, capsys):
+    assert main(["synthesize", "Hi.", "-o", str(tmp_path / "x.wav"), "--model", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_cli_bench_tts_writes_its_section(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nHand-written notes stay.\n", encoding="utf-8")
+    args = ["bench", "tts", "--config", "configs/tts/tiny.yaml", "--codec", "configs/codec/tiny.yaml",
+            "--seconds", "0.4", "--repeats", "1", "--warmup", "0", "--batches", "1,2", "--text-symbols", "8",
+            "--prompt-seconds", "0.4", "--threads", "1", "--no-memory", "--no-progress", "--doc", str(doc)]  # fmt: skip
+    assert main(args) == 0
+    assert main(args + ["--layouts", "a,b"]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert "Hand-written notes stay." in text and text.count("## TTS speed") == 1
+    assert "(a) global-local 5 Hz x 32" in text and "vs (b)" in text and "first audio chunk" in text

@@ -1,0 +1,336 @@
+"""The TTS facade: text (+ optional voice prompt) in, 16 kHz audio out — offline, batched, or streamed.
+
+``TTS.from_pretrained(dir | "default")`` loads a release directory::
+
+    config.json          kind "tts", format_version, weights SHA-256, the codec it was trained with, the config
+    model.safetensors    the LM weights
+    frontend.json        the text symbol table (+ sentencepiece.model for that frontend)
+    codec/               the codec release (config.json + model.safetensors), bundled so a release is complete
+
+Long text is split into sentences; every sentence is synthesized with the same prompt (sentence i with seed
+``seed + i``) and the pieces are joined with short cross-fades. ``stream`` yields audio as frames are generated,
+decoded by the codec's streaming decoder; its chunks concatenate to what ``synthesize`` returns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+
+from codec.audio import load_audio
+from codec.model import Codec
+from codec.release import CONFIG_NAME, WEIGHTS_NAME, load_release, resolve_release, save_release
+from tts.batch import build_prefix
+from tts.config import FORMAT_VERSION, TTSConfig
+from tts.crossfade import CrossFader, crossfade_join
+from tts.frontend import TextFrontend
+from tts.generate import generate, generate_frames, length_limits
+from tts.model import TTSModel
+from tts.sampling import SamplingParams
+
+ALIASES = {"default": "tts-small"}
+CODEC_DIR = "codec"
+CROSSFADE_SECONDS = 0.05  # sentence joins
+MAX_PROMPT_SECONDS = 15.0  # longer prompts are cut (they only cost time: the model saw ~3 s prompts in training)
+
+PromptAudio = torch.Tensor | str | os.PathLike | None
+
+
+class TTS:
+    """Text-to-speech with the global-local LM and the 5 Hz codec.
+
+    Args:
+        model: the LM (put in eval mode here).
+        frontend: text → ids, with the symbol table the model was trained with.
+        codec: decodes (and encodes prompts); its token layout must match the model's.
+        codec_dir: the codec's release directory, when known (bundled by :meth:`save_pretrained` byte for byte).
+    """
+
+    def __init__(self, model: TTSModel, frontend: TextFrontend, codec: Codec, codec_dir: Path | None = None) -> None:
+        cfg = model.config
+        mismatch = [
+            (name, getattr(cfg, name), getattr(codec, name))
+            for name in ("num_codebooks", "codebook_size", "frame_rate")
+            if getattr(cfg, name) != getattr(codec, name)
+        ]
+        if mismatch:
+            raise ValueError(f"the TTS model and the codec disagree on {mismatch} (name, model, codec)")
+        if frontend.vocab_size > cfg.text_vocab_size:
+            raise ValueError(f"the frontend has {frontend.vocab_size} symbols, the model only {cfg.text_vocab_size}")
+        self.model, self.frontend, self.codec = model.eval(), frontend, codec.eval()
+        self.codec_dir = codec_dir
+        self.codec_release_id = codec.release_id
+        self._silence: torch.Tensor | None = None
+
+    @property
+    def config(self) -> TTSConfig:
+        return self.model.config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ------------------------------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, config: TTSConfig, codec: Codec, frontend: TextFrontend | None = None) -> TTS:
+        """A randomly initialised model (tests, benchmarks, the start of training)."""
+        return cls(TTSModel(config), frontend or TextFrontend(config.frontend), codec)
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_dir: str | os.PathLike = "default", device: str | torch.device = "cpu", codec: Codec | None = None
+    ) -> TTS:
+        """Load a release directory or a shipped name (``"default"`` = ``models/tts-small``).
+
+        Args:
+            codec: use this codec instead of the bundled one (it must be the same release).
+
+        Raises:
+            FileNotFoundError: no such directory / shipped model, or a file of the release is missing.
+            ValueError: corrupt or incompatible release, or a codec other than the one the model was trained with.
+        """
+        try:
+            root = resolve_release(name_or_dir, ALIASES)
+        except FileNotFoundError as exc:
+            hint = ""
+            if str(name_or_dir) == "default":
+                hint = " (the default TTS model models/tts-small is not installed; pass --model DIR)"
+            raise FileNotFoundError(f"{exc}{hint}") from None
+        rel = load_release(root, "tts", FORMAT_VERSION)
+        config = TTSConfig.from_dict(rel.config, where=f"{root}/config.json")
+        model = TTSModel(config)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in rel.state_dict.items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"{root}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
+        frontend = TextFrontend.load(root, config.frontend)
+        expected = (rel.meta.get("codec") or {}).get("release_id")
+        codec_dir = None
+        if codec is None:
+            codec_dir = root / CODEC_DIR
+            if not (codec_dir / CONFIG_NAME).is_file():
+                raise FileNotFoundError(f"{root}: the bundled codec ({CODEC_DIR}/) is missing")
+            codec = Codec.from_pretrained(codec_dir, device=device)
+        if expected is not None and codec.release_id != expected:
+            raise ValueError(
+                f"{root}: this TTS model was trained with codec {expected}, not {codec.release_id}; "
+                "tokens of another codec mean nothing to it"
+            )
+        return cls(model.to(device), frontend, codec.to(device), codec_dir)
+
+    def save_pretrained(self, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write a complete release directory (weights, config, frontend, bundled codec); returns its path."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.frontend.save(out)
+        target = out / CODEC_DIR
+        if self.codec_dir is not None and Path(self.codec_dir).resolve() != target.resolve():
+            target.mkdir(exist_ok=True)
+            for name in (WEIGHTS_NAME, CONFIG_NAME):  # copied byte for byte: the release id stays the same
+                shutil.copyfile(Path(self.codec_dir) / name, target / name)
+        elif self.codec_dir is None:
+            self.codec.save_pretrained(target)
+            self.codec_release_id = Codec.from_pretrained(target).release_id
+            self.codec_dir = target
+        extra = {"codec": {"release_id": self.codec_release_id, "name": self.codec.config.name}}
+        return save_release(
+            out, "tts", FORMAT_VERSION, self.config.to_dict(), self.model.state_dict(), dtype=dtype, extra=extra
+        )
+
+    # ------------------------------------------------------------------------------------------ inputs
+    def prompt_codes(self, prompt_wav: PromptAudio) -> torch.Tensor | None:
+        """A prompt as audio ``[T]``/``[1, T]`` at ``sample_rate`` or a file path → codes ``[Q, F]`` (None → None)."""
+        if prompt_wav is None:
+            return None
+        if isinstance(prompt_wav, (str, os.PathLike)):
+            wav = load_audio(prompt_wav, self.sample_rate)
+        elif isinstance(prompt_wav, torch.Tensor):
+            wav = prompt_wav.float()
+        else:
+            raise ValueError(f"prompt_wav must be a waveform tensor or a file path, got {type(prompt_wav).__name__}")
+        wav = wav.reshape(1, 1, -1)
+        if wav.shape[-1] == 0:
+            raise ValueError("the voice prompt is empty")
+        limit = int(MAX_PROMPT_SECONDS * self.sample_rate)
+        if wav.shape[-1] > limit:
+            warnings.warn(f"voice prompt cut to its first {MAX_PROMPT_SECONDS:g} s", stacklevel=3)
+            wav = wav[..., :limit]
+        return self.codec.encode(wav.to(self.codec.device))[0].cpu()
+
+    def _sentences(self, text: str, prompt_text: str | None) -> tuple[list[list[int]], list[int]]:
+        """Ids per sentence (prompt transcript prepended) and the target-only symbol counts."""
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a string, got {type(text).__name__}")
+        sentences = self.frontend.split(text)
+        ids = self.frontend.encode_batch(sentences, normalized=True)
+        lengths = [len(i) for i in ids]
+        if prompt_text:
+            space = [self.frontend.ids[" "]] if " " in self.frontend.ids else []
+            head = self.frontend.encode(prompt_text) + space
+            ids = [head + i for i in ids]
+        return ids, lengths
+
+    def _silence_codes(self) -> torch.Tensor:
+        if self._silence is None:
+            zeros = torch.zeros(1, 1, self.codec.hop_length, device=self.codec.device)
+            self._silence = self.codec.encode(zeros)[0, :, 0].cpu()
+        return self._silence
+
+    def _settings(self, temperature, top_k, top_p, max_seconds) -> tuple[SamplingParams, float]:
+        params = SamplingParams.create(self.config.num_codebooks, self.config.sampling, temperature, top_k, top_p)
+        limit = self.config.sampling.max_seconds if max_seconds is None else max_seconds
+        if limit <= 0:
+            raise ValueError(f"max_seconds must be > 0, got {limit}")
+        return params, limit
+
+    def _generate(self, ids, lengths, prompts, params, max_seconds, seeds, **kwargs):
+        prefix = build_prefix(ids, prompts, self.config.num_codebooks, lengths)
+        low, high = length_limits(lengths, self.config.sampling, self.config.frame_rate, max_seconds)
+        return prefix, dict(
+            params=params, seeds=seeds, min_frames=low, max_frames=high, silence_codes=self._silence_codes(), **kwargs
+        )
+
+    # ------------------------------------------------------------------------------------------ synthesis
+    @torch.inference_mode()
+    def synthesize(
+        self,
+        text: str,
+        prompt_wav: PromptAudio = None,
+        prompt_text: str | None = None,
+        *,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        max_seconds: float | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+    ) -> torch.Tensor:
+        """Speech for ``text`` (in the voice of ``prompt_wav``) → wav ``[1, T]`` at :attr:`sample_rate`.
+
+        Args:
+            prompt_wav: voice prompt (tensor at ``sample_rate`` or a path), or None for the model's own voice.
+            prompt_text: the prompt's transcript (optional; helps the model align the prompt).
+            temperature, top_k, top_p: sampling (None = the model's defaults; per-layer lists accepted).
+            max_seconds: longest allowed sentence.
+            seed: sentence i uses seed ``seed + i``.
+            batch_size: sentences generated together.
+        """
+        return self.synthesize_batch(
+            [text],
+            prompt_wav,
+            prompt_text,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            max_seconds=max_seconds,
+            seed=seed,
+            batch_size=batch_size,
+        )[0]
+
+    @torch.inference_mode()
+    def synthesize_batch(
+        self,
+        texts: Sequence[str],
+        prompt_wav: PromptAudio | Sequence[PromptAudio] = None,
+        prompt_text: str | Sequence[str | None] | None = None,
+        *,
+        temperature=None,
+        top_k=None,
+        top_p=None,
+        max_seconds: float | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+    ) -> list[torch.Tensor]:
+        """Several texts at once (sentences of all texts are batched together). Text j uses seed ``seed + j``, so
+        its result equals ``synthesize(texts[j], ..., seed=seed + j)``. Prompts: one for all, or one per text."""
+        if isinstance(texts, str) or not texts:
+            raise ValueError("synthesize_batch needs a non-empty list of texts")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        prompts = list(prompt_wav) if isinstance(prompt_wav, (list, tuple)) else [prompt_wav] * len(texts)
+        transcripts = list(prompt_text) if isinstance(prompt_text, (list, tuple)) else [prompt_text] * len(texts)
+        if len(prompts) != len(texts) or len(transcripts) != len(texts):
+            raise ValueError(f"{len(texts)} texts need one prompt/transcript each, or one for all")
+        params, limit = self._settings(temperature, top_k, top_p, max_seconds)
+        jobs = []  # (text index, ids, target length, prompt codes, seed)
+        codes_cache: dict[int, torch.Tensor | None] = {}
+        for j, (text, prompt, transcript) in enumerate(zip(texts, prompts, transcripts, strict=True)):
+            if id(prompt) not in codes_cache:
+                codes_cache[id(prompt)] = self.prompt_codes(prompt)
+            ids, lengths = self._sentences(text, transcript)
+            jobs += [
+                (j, i, n, codes_cache[id(prompt)], seed + j + k)
+                for k, (i, n) in enumerate(zip(ids, lengths, strict=True))
+            ]
+        pieces: list[list[torch.Tensor]] = [[] for _ in texts]
+        for start in range(0, len(jobs), batch_size):
+            group = jobs[start : start + batch_size]
+            prefix, kw = self._generate(
+                [g[1] for g in group],
+                [g[2] for g in group],
+                [g[3] for g in group],
+                params,
+                limit,
+                [g[4] for g in group],
+            )
+            out = generate(self.model, prefix, **kw)
+            for row, (j, *_rest) in enumerate(group):
+                frames = out.codes[row : row + 1, :, : out.lengths[row]]
+                pieces[j].append(self._decode(frames))
+        overlap = int(CROSSFADE_SECONDS * self.sample_rate)
+        return [crossfade_join(p, overlap) for p in pieces]
+
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``[1, Q, F]`` → ``[1, F * hop]`` (an empty ``[1, 0]`` for F = 0)."""
+        if codes.shape[-1] == 0:
+            return torch.zeros(1, 0)
+        return self.codec.decode(codes.to(self.codec.device))[0].float().cpu()
+
+    @torch.inference_mode()
+    def stream(
+        self,
+        text: str,
+        prompt_wav: PromptAudio = None,
+        prompt_text: str | None = None,
+        *,
+        temperature=None,
+        top_k=None,
+        top_p=None,
+        max_seconds: float | None = None,
+        seed: int = 0,
+        chunk_frames: int = 1,
+    ) -> Iterator[torch.Tensor]:
+        """Yield ``[1, n]`` audio chunks as soon as they are generated (``chunk_frames`` frames each, sentence by
+        sentence). The concatenation equals :meth:`synthesize` with the same arguments."""
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        params, limit = self._settings(temperature, top_k, top_p, max_seconds)
+        prompt = self.prompt_codes(prompt_wav)
+        ids, lengths = self._sentences(text, prompt_text)
+        fader = CrossFader(int(CROSSFADE_SECONDS * self.sample_rate))
+        for k, (sentence, n) in enumerate(zip(ids, lengths, strict=True)):
+            prefix, kw = self._generate([sentence], [n], [prompt], params, limit, [seed + k])
+            with self.codec.streaming():
+                for chunk in generate_frames(self.model, prefix, chunk_frames=chunk_frames, **kw):
+                    final = chunk.lengths[0]
+                    valid = chunk.codes.shape[-1] if final is None else max(0, final - chunk.start)
+                    if valid:
+                        audio = self.codec.decode(chunk.codes[:, :, :valid].to(self.codec.device))[0].float().cpu()
+                        out = fader.push(audio)
+                        if out.shape[-1]:
+                            yield out
+            fader.end_piece()
+        rest = fader.flush()
+        if rest is not None:
+            yield rest
