@@ -14,27 +14,33 @@ Experiment directory layout::
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import random
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from codec.atomic import torch_save_atomic, write_text_atomic
-from codec.configio import dump_yaml, from_dict, read_mapping
 from codec.crops import CropDataset, CropSampler, crop_samples, load_dev_set, read_manifest_entries
 from codec.discriminators import Discriminators
+from codec.experiment import (  # noqa: F401  (re-exported: the codec CLI and tests import them from here)
+    CKPT_DIR,
+    StopFlag,
+    append_csv,
+    is_checkpointed,
+    latest_good_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    lr_lambda,
+    prepare_experiment_dir,
+    write_checkpoint,
+)
 from codec.losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
 from codec.model import Codec
 from codec.train_config import CodecExperimentConfig
 
-CKPT_DIR = "checkpoints"
 # Fixed CSV columns: the adversarial terms are blank before disc_start instead of changing the header mid-file.
 METRIC_FIELDS = (
     "step",
@@ -54,56 +60,10 @@ METRIC_FIELDS = (
 )
 
 
-def lr_lambda(step: int, warmup: int, max_steps: int, min_ratio: float) -> float:
-    """Linear warm-up then cosine decay to ``min_ratio`` (multiplier of the peak learning rate)."""
-    if step < warmup:
-        return (step + 1) / max(1, warmup)
-    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def list_checkpoints(exp_dir: Path) -> list[Path]:
-    """Checkpoints of an experiment, oldest first."""
-    return sorted((exp_dir / CKPT_DIR).glob("step_*.pt"))
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Load a training state safely (``weights_only=True``: tensors and plain containers only).
-
-    Raises:
-        ValueError: unreadable or not a training state (e.g. a pickle carrying code).
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a loadable training checkpoint ({str(exc).splitlines()[0][:200]})") from None
-    if not isinstance(state, dict) or "model" not in state or "step" not in state:
-        raise ValueError(f"{path}: not a codec training checkpoint")
-    return state
-
-
-def latest_good_checkpoint(exp_dir: Path) -> tuple[Path, dict] | None:
-    """The newest checkpoint that loads; a damaged newer one is skipped with a warning (kill -9 mid-write)."""
-    for path in reversed(list_checkpoints(exp_dir)):
-        try:
-            return path, load_checkpoint(path)
-        except ValueError as exc:
-            print(f"warning: skipping damaged checkpoint: {exc}")
-    return None
-
-
 def codebook_perplexity(usage: torch.Tensor) -> torch.Tensor:
     """Per-layer perplexity ``[Q]`` of code usage counts ``[Q, K]`` (K = perfectly uniform use)."""
     p = usage / usage.sum(-1, keepdim=True).clamp_min(1)
     return torch.exp(-(p * p.clamp_min(1e-12).log()).sum(-1))
-
-
-@dataclass
-class _Stop:
-    requested: bool = False
-
-    def __call__(self, signum, frame) -> None:  # signal handler
-        self.requested = True
 
 
 class CodecTrainer:
@@ -176,11 +136,7 @@ class CodecTrainer:
         self.acc.wait_for_everyone()
         if not self.acc.is_main_process:
             return None
-        path = self.exp / CKPT_DIR / f"step_{self.step:07d}.pt"
-        torch_save_atomic(self.state_dict(), path)
-        for old in list_checkpoints(self.exp)[: -self.tc.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-        return path
+        return write_checkpoint(self.exp, self.step, self.state_dict(), self.tc.keep_checkpoints)
 
     # ------------------------------------------------------------------------------------------ steps
     def _sync_codebooks(self) -> int:
@@ -279,13 +235,7 @@ class CodecTrainer:
 
     # ------------------------------------------------------------------------------------------ loop
     def _append_csv(self, name: str, row: dict, fields: tuple[str, ...] | None = None) -> None:
-        path = self.exp / name
-        new = not path.exists()
-        with open(path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(fields or row), extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv(self.exp / name, row, fields)
 
     def fit(self, max_steps: int | None = None, resume: bool = True) -> int:
         """Train until ``max_steps`` (default: the config's) or a stop signal. Returns the final step."""
@@ -312,7 +262,7 @@ class CodecTrainer:
             num_workers=t.num_workers,
             generator=torch.Generator().manual_seed(t.seed),
         )
-        stop = _Stop()
+        stop = StopFlag()
         old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=max_steps, initial=self.step, disable=not self.acc.is_main_process, dynamic_ncols=True)
         self.model.train()
@@ -344,7 +294,7 @@ class CodecTrainer:
             bar.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
-        if not list_checkpoints(self.exp) or not list_checkpoints(self.exp)[-1].name.endswith(f"{self.step:07d}.pt"):
+        if not is_checkpointed(self.exp, self.step):
             self.save_checkpoint()
         if dump := os.environ.get("UCODEC_DDP_DUMP"):  # test hook: every rank writes its final weights
             from codec.atomic import safetensors_save_atomic
@@ -357,23 +307,6 @@ class CodecTrainer:
 
 
 def prepare_experiment(exp_dir: str, cfg: CodecExperimentConfig | None, resume: bool) -> CodecExperimentConfig:
-    """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume.
-
-    Raises:
-        FileExistsError: a new run into a directory that already has checkpoints (use --resume).
-        ValueError: resume requested with a different config than the stored one.
-    """
-    exp = Path(exp_dir)
-    stored = exp / "config.yaml"
-    if stored.is_file():
-        old = from_dict(CodecExperimentConfig, read_mapping(stored), where=str(stored))
-        if not resume and list_checkpoints(exp):
-            raise FileExistsError(f"{exp} already holds a run; pass --resume to continue it or choose a new --out")
-        if cfg is not None and cfg.model != old.model:
-            raise ValueError(f"{stored}: the model config differs from the stored one; use a new --out to change it")
-        cfg = cfg or old
-    elif cfg is None:
-        raise FileNotFoundError(f"{stored} not found: give --config to start a new run")
-    exp.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(stored, dump_yaml(cfg))
-    return cfg
+    """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume (see
+    :func:`codec.experiment.prepare_experiment_dir`)."""
+    return prepare_experiment_dir(exp_dir, cfg, resume, CodecExperimentConfig)

@@ -1,0 +1,169 @@
+"""The experiment directory of a training run, shared by the codec and the TTS trainers.
+
+Layout (both trainers)::
+
+    EXP/config.yaml                   the run's config (source of truth; resume reads it back)
+    EXP/checkpoints/step_XXXXXXX.pt   full training states, written atomically, the last K kept
+    EXP/metrics.csv                   training losses, fixed columns
+    EXP/eval.csv                      dev metrics, fixed columns
+
+Besides the directory itself this module holds what every training loop needs the same way: the warm-up + cosine
+learning-rate multiplier and a stop flag set by SIGINT/SIGTERM, so that an interrupted run writes a checkpoint and
+exits cleanly instead of losing the steps since the last one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+from codec.atomic import torch_save_atomic, write_text_atomic
+from codec.configio import dump_yaml, from_dict, read_mapping
+
+CKPT_DIR = "checkpoints"
+CONFIG_NAME = "config.yaml"
+
+C = TypeVar("C")
+
+
+def lr_lambda(step: int, warmup: int, max_steps: int, min_ratio: float) -> float:
+    """Linear warm-up then cosine decay to ``min_ratio`` (multiplier of the peak learning rate)."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def list_checkpoints(exp_dir: str | Path) -> list[Path]:
+    """Checkpoints of an experiment, oldest first."""
+    return sorted((Path(exp_dir) / CKPT_DIR).glob("step_*.pt"))
+
+
+def checkpoint_path(exp_dir: str | Path, step: int) -> Path:
+    """Where the state of ``step`` goes (zero-padded, so names sort by step)."""
+    return Path(exp_dir) / CKPT_DIR / f"step_{step:07d}.pt"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a training state safely (``weights_only=True``: tensors and plain containers only).
+
+    Raises:
+        ValueError: unreadable or not a training state (e.g. a pickle carrying code).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a loadable training checkpoint ({str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or "model" not in state or "step" not in state:
+        raise ValueError(f"{path}: not a training checkpoint (no 'model'/'step')")
+    return state
+
+
+def latest_good_checkpoint(exp_dir: str | Path) -> tuple[Path, dict] | None:
+    """The newest checkpoint that loads; a damaged newer one is skipped with a warning (kill -9 mid-write)."""
+    for path in reversed(list_checkpoints(exp_dir)):
+        try:
+            return path, load_checkpoint(path)
+        except ValueError as exc:
+            print(f"warning: skipping damaged checkpoint: {exc}")
+    return None
+
+
+def select_checkpoint(exp_dir: str | Path, step: int | None = None) -> Path:
+    """The checkpoint of ``step``, or the newest one.
+
+    Raises:
+        FileNotFoundError: the experiment has no (such) checkpoint.
+    """
+    ckpts = list_checkpoints(exp_dir)
+    if step is not None:
+        ckpts = [c for c in ckpts if c == checkpoint_path(exp_dir, step)]
+    if not ckpts:
+        raise FileNotFoundError(f"{exp_dir}: no checkpoint" + (f" for step {step}" if step is not None else ""))
+    return ckpts[-1]
+
+
+def write_checkpoint(exp_dir: str | Path, step: int, state: dict, keep: int) -> Path:
+    """Write ``state`` atomically as the checkpoint of ``step`` and delete all but the newest ``keep``."""
+    path = checkpoint_path(exp_dir, step)
+    torch_save_atomic(state, path)
+    for old in list_checkpoints(exp_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def is_checkpointed(exp_dir: str | Path, step: int) -> bool:
+    """Whether the newest checkpoint is the one of ``step`` (the end of a run needs no second write)."""
+    ckpts = list_checkpoints(exp_dir)
+    return bool(ckpts) and ckpts[-1] == checkpoint_path(exp_dir, step)
+
+
+def append_csv(path: str | Path, row: dict, fields: tuple[str, ...] | None = None) -> None:
+    """Append ``row`` to a CSV file, writing the header first when the file is new.
+
+    ``fields`` fixes the columns: keys outside it are dropped and missing ones left blank, so a header never
+    changes in the middle of a file (e.g. when adversarial losses switch on).
+    """
+    path = Path(path)
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fields or row), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def prepare_experiment_dir(exp_dir: str | Path, cfg: C | None, resume: bool, cls: type[C]) -> C:
+    """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume.
+
+    Args:
+        cfg: the requested config (a dataclass with a ``model`` field), or None to reuse the stored one.
+        resume: continue an existing run.
+        cls: the config dataclass (to parse the stored file).
+
+    Raises:
+        FileExistsError: a new run into a directory that already has checkpoints (use --resume).
+        ValueError: resume requested with a different model config than the stored one.
+        FileNotFoundError: nothing stored and no config given.
+    """
+    exp = Path(exp_dir)
+    stored = exp / CONFIG_NAME
+    if stored.is_file():
+        old = from_dict(cls, read_mapping(stored), where=str(stored))
+        if not resume and list_checkpoints(exp):
+            raise FileExistsError(f"{exp} already holds a run; pass --resume to continue it or choose a new --out")
+        if cfg is not None and cfg.model != old.model:
+            raise ValueError(f"{stored}: the model config differs from the stored one; use a new --out to change it")
+        cfg = cfg or old
+    elif cfg is None:
+        raise FileNotFoundError(f"{stored} not found: give --config to start a new run")
+    exp.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(stored, dump_yaml(cfg))
+    return cfg
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM while :meth:`installed` is active; the loop checks it between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:  # signal handler
+        self.requested = True
+
+    @contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        """Route SIGINT and SIGTERM to this flag, restoring the previous handlers on exit."""
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
