@@ -146,7 +146,7 @@ def evaluate_codec(
     from codec.audio import load_audio, save_audio
     from codec.evaluation.codec_report import write_codec_report
     from codec.evaluation.plots import SpectrogramRow
-    from codec.manifest import read_manifest, resolve_audio
+    from codec.manifest import read_manifest
 
     utterances = read_manifest(manifest)
     if options.limit is not None:
@@ -179,7 +179,7 @@ def evaluate_codec(
     outputs_dir = Path(out_dir) / "audio"
     bar = tqdm(utterances, desc="eval codec", unit="utt", disable=not options.progress, dynamic_ncols=True)
     for index, utt in enumerate(bar):
-        wav = load_audio(resolve_audio(utt, manifest), codec.sample_rate)  # [1, T]
+        wav = load_audio(utt.audio, codec.sample_rate)  # [1, T]; read_manifest resolved the path
         duration = wav.shape[-1] / codec.sample_rate
         original = scorer.score(wav, codec.sample_rate, text=utt.text)
         embedding = scorer.embed(wav, codec.sample_rate)

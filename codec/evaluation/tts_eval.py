@@ -55,6 +55,7 @@ class TtsEvalOptions:
     max_prompt_seconds: float = 10.0  # prompts are cut to this length
     latency_utterances: int = 5  # measure first-chunk latency on this many lines (0 = never)
     ground_truth: bool = True  # also score the real recordings
+    warmup: bool = True  # one untimed synthesis first, so the first line's RTF does not include lazy initialisation
     seed: int | None = 0  # passed to synthesize(seed=...) when not None
     progress: bool = True
 
@@ -178,7 +179,7 @@ def evaluate_tts(
 
     from codec.audio import load_audio
     from codec.evaluation.tts_report import write_tts_report
-    from codec.manifest import read_manifest, resolve_audio
+    from codec.manifest import read_manifest
 
     if not isinstance(synthesizer, Synthesizer):
         raise ValueError(f"{type(synthesizer).__name__} has no sample_rate/synthesize(text, prompt_wav, prompt_text)")
@@ -196,13 +197,17 @@ def evaluate_tts(
     scorer.load()
 
     def load(u) -> tuple[torch.Tensor, int]:
-        return load_audio(resolve_audio(u, manifest), sample_rate), sample_rate
+        return load_audio(u.audio, sample_rate), sample_rate  # read_manifest resolved the path
 
     result = TtsEvalResult(model=model_label, manifest=str(manifest), sample_rate=sample_rate, command=command)
     result.skipped = [u.id for u in utterances if u.id not in prompts]
     centroids = speaker_centroids(scorer, utterances, load, options.speaker_refs)
     result.num_speakers = len({u.speaker for u in utterances})
     kwargs = {} if options.seed is None else {"seed": options.seed}
+    if options.warmup:
+        first = usable[0]
+        warm_prompt = load(prompts[first.id])[0][:, : int(options.max_prompt_seconds * sample_rate)]
+        synthesizer.synthesize(first.text, prompt_wav=warm_prompt, prompt_text=prompts[first.id].text, **kwargs)
     bar = tqdm(usable, desc="eval tts", unit="utt", disable=not options.progress, dynamic_ncols=True)
     for index, utt in enumerate(bar):
         prompt = prompts[utt.id]
