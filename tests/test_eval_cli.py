@@ -204,6 +204,12 @@ def test_eval_tts_cli_with_a_stand_in(tmp_path, monkeypatch, capsys):
     assert "DNSMOS OVRL" in capsys.readouterr().out
 
 
+def test_eval_tts_refuses_reference_metrics(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("codec.evaluation.cli.load_tts", lambda model: NoiseSynth())
+    assert main(eval_args("tts", "stand-in", MANIFEST, tmp_path, "--metrics wer,pesq")) == 2
+    assert "['pesq'] compare against a reference recording" in capsys.readouterr().err
+
+
 def test_eval_tts_without_the_tts_package_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tts", types.ModuleType("tts"))  # a tts package without the TTS facade
     args = eval_args("tts", "x", MANIFEST, tmp_path)

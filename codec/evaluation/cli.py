@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory (report.md, metrics.jsonl, PNGs, audio/)")
     p.add_argument("--limit", type=int, help="evaluate only the first N utterances")
     p.add_argument("--num-codebooks", help="RVQ depths to evaluate, e.g. 8,16,32 (default: full depth)")
-    _common_options(p)
+    _common_options(p, "pesq,stoi,mel,wer,sim,dnsmos")
     p.add_argument("--plot-utterances", type=int, default=3, help="rows of the spectrogram figure (default 3)")
     p.add_argument("--save-audio", type=int, default=3, help="utterances whose resyntheses are saved (default 3)")
     p.add_argument("--device", default="cpu", help="torch device of the codec (default cpu)")
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", required=True, help="JSONL test manifest")
     p.add_argument("--out", required=True, help="output directory (report.md, metrics.jsonl, histograms.png)")
     p.add_argument("--limit", type=int, help="evaluate only the first N lines")
-    _common_options(p)
+    _common_options(p, "wer,sim,dnsmos")
     p.add_argument("--speaker-refs", type=int, default=5, help="utterances per speaker centroid (default 5)")
     p.add_argument("--max-prompt-seconds", type=float, default=10.0, help="cut prompts to this length (default 10)")
     p.add_argument("--latency-utterances", type=int, default=5, help="lines with first-chunk latency (default 5)")
@@ -96,8 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_bench_codec, command_parser=p)
 
 
-def _common_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metrics", default="all", help="comma list of pesq,stoi,mel,wer,sim,dnsmos (default all)")
+def _common_options(p: argparse.ArgumentParser, metrics: str) -> None:
+    p.add_argument("--metrics", default="all", help=f"comma list of {metrics}, or none (default all)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -178,12 +178,19 @@ def load_tts(model: str):
 def run_eval_tts(args: argparse.Namespace) -> int:
     """Handler of ``ucodec eval tts``."""
     from codec.evaluation.scoring import parse_metrics
-    from codec.evaluation.tts_eval import TtsEvalOptions, evaluate_tts
+    from codec.evaluation.tts_eval import TTS_METRICS, TtsEvalOptions, evaluate_tts
 
     _threads(args.threads)
+    metrics = TTS_METRICS if args.metrics.strip() == "all" else parse_metrics(args.metrics)
+    unusable = [m for m in metrics if m not in TTS_METRICS]
+    if unusable:
+        raise ValueError(
+            f"--metrics {unusable} compare against a reference recording, which eval tts does not have; "
+            f"choose from {list(TTS_METRICS)}"
+        )
     options = TtsEvalOptions(
         limit=args.limit,
-        metrics=parse_metrics(args.metrics),
+        metrics=metrics,
         speaker_refs=args.speaker_refs,
         max_prompt_seconds=args.max_prompt_seconds,
         latency_utterances=args.latency_utterances,

@@ -28,10 +28,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from codec.evaluation.scoring import METRICS, Scorer, UtteranceScores
+from codec.evaluation.scoring import Scorer, UtteranceScores
 from codec.evaluation.speaker import cosine
 
 NAN = math.nan
+TTS_METRICS = ("wer", "sim", "dnsmos")  # a synthesis has no reference signal, so no PESQ/STOI/mel
 
 
 @runtime_checkable
@@ -50,7 +51,7 @@ class TtsEvalOptions:
     """What ``eval tts`` computes."""
 
     limit: int | None = None  # evaluate the first N usable test lines
-    metrics: tuple[str, ...] = METRICS  # pesq/stoi/mel need a reference and are ignored here
+    metrics: tuple[str, ...] = TTS_METRICS  # subset of TTS_METRICS
     speaker_refs: int = 5  # real utterances per speaker averaged into its centroid embedding
     max_prompt_seconds: float = 10.0  # prompts are cut to this length
     latency_utterances: int = 5  # measure first-chunk latency on this many lines (0 = never)
@@ -193,7 +194,10 @@ def evaluate_tts(
         usable = usable[: options.limit]
     if not usable:
         raise ValueError(f"{manifest}: no utterance has another utterance of the same speaker to use as a prompt")
-    scorer = Scorer(tuple(m for m in options.metrics if m in ("wer", "sim", "dnsmos")))
+    unusable = [m for m in options.metrics if m not in TTS_METRICS]
+    if unusable:
+        raise ValueError(f"metrics {unusable} need a reference recording; eval tts supports {list(TTS_METRICS)}")
+    scorer = Scorer(tuple(options.metrics))
     scorer.load()
 
     def load(u) -> tuple[torch.Tensor, int]:
