@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "codec.cli_train",  # train-codec, export, plot
     "codec.store_cli",  # tokenize
     "tts.cli",  # synthesize, train-tts, bench tts
+    "tts.cli_train",  # train-tts, export-tts
     "demo.cli",  # demo, serve
 )
 

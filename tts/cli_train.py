@@ -1,0 +1,133 @@
+"""``ucodec train-tts | export-tts``: train the TTS LM on a token store, turn an experiment into a release.
+
+``export-tts`` is its own command rather than a mode of ``ucodec export`` because ``codec`` never imports ``tts``
+(DESIGN.md §1); ``ucodec plot EXP`` draws the curves of either kind of experiment. Heavy imports happen inside the
+handlers so ``ucodec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train-tts`` and ``export-tts`` to the ``ucodec`` parser."""
+    p = sub.add_parser(
+        "train-tts",
+        help="train the TTS LM on a token store (resumable; accelerate for CPU DDP/GPU)",
+        description=_train.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config", help="model YAML (e.g. configs/tts/small.yaml); not with --init-from, optional with --resume"
+    )
+    p.add_argument("--train-config", default=None, help="training YAML (default: configs/tts/train_cpu.yaml)")
+    p.add_argument("--store", required=True, help="training token store (ucodec tokenize)")
+    p.add_argument("--dev-store", default=None, help="dev token store for the periodic dev loss and samples")
+    p.add_argument("--out", required=True, help="experiment directory")
+    p.add_argument("--codec", default=None, help="codec release of the store (sets train.codec; default: 'default')")
+    p.add_argument("--init-from", default=None, help="fine-tune this TTS release (its model config, frontend, codec)")
+    p.add_argument("--init-global", default=None, help="warm-start the global model from a local Llama/Qwen directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop at this step (overrides train.max_steps)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.lr=3e-4")
+    p.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is present")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export-tts", help="write a TTS release from a TTS experiment", description=_export.__doc__)
+    p.add_argument("exp_dir", help="TTS experiment directory (config.yaml, frontend.json, checkpoints/)")
+    p.add_argument("out_dir", help="release directory to write (usable by TTS.from_pretrained and --model)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    p.add_argument("--fp16", action="store_true", help="store the LM weights in float16 (half the size)")
+    p.set_defaults(func=_export)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train the global-local TTS LM on a token store made with train.codec. Checkpoints go to
+    OUT/checkpoints every train.checkpoint_every steps; Ctrl-C or SIGTERM saves one and exits. Continue with
+    --resume (the stored OUT/config.yaml is used; --set may still change train.* values).
+
+    New model:   ucodec train-tts --config configs/tts/small.yaml --store TOKENS --dev-store DEV --out EXP
+    Fine-tune:   ucodec train-tts --init-from RELEASE --train-config configs/tts/finetune_cpu.yaml --store T --out EXP
+    CPU DDP:     accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...
+    (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
+    from tts.train import TTSTrainer, prepare_tts_experiment
+    from tts.train_config import DEFAULT_TRAIN_CONFIG, load_tts_experiment
+
+    overrides = list(args.set)
+    for flag, key in ((args.codec, "codec"), (args.init_global, "init_global")):
+        if flag is not None:
+            path = Path(flag).expanduser()
+            overrides.append(f"train.{key}={path.resolve() if path.is_dir() else flag}")
+    cfg = None
+    if args.config or args.init_from:
+        train_cfg = args.train_config or (str(DEFAULT_TRAIN_CONFIG) if DEFAULT_TRAIN_CONFIG.is_file() else None)
+        cfg = load_tts_experiment(args.config, train_cfg, overrides, init_from=args.init_from)
+    elif not args.resume:
+        raise ValueError("give --config (a new model) or --init-from (fine-tuning), or --resume a stored run")
+    elif overrides:
+        from codec.configio import apply_overrides, from_dict, read_mapping
+        from tts.train_config import TTSExperimentConfig
+
+        stored = read_mapping(Path(args.out) / "config.yaml")
+        cfg = from_dict(TTSExperimentConfig, apply_overrides(stored, overrides), where="experiment config")
+    cfg = prepare_tts_experiment(args.out, cfg, args.resume)
+    trainer = TTSTrainer(cfg, args.store, args.dev_store, args.out, cpu=args.cpu)
+    step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
+    trainer.acc.print(f"done at step {step}; export with: ucodec export-tts {args.out} RELEASE_DIR")
+    return 0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_experiment` wrote."""
+
+    release: Path  # the release directory
+    step: int  # the checkpoint's step
+    num_parameters: int  # LM parameters
+
+
+def export_experiment(exp_dir: str | Path, out_dir: str | Path, step: int | None = None, fp16: bool = False):
+    """Write the release of a TTS experiment's checkpoint (LM weights, config, frontend, bundled codec).
+
+    Raises:
+        FileNotFoundError: not a TTS experiment, no (such) checkpoint, or the codec release is gone.
+        ValueError: the codec at ``train.codec`` is not the one the run was trained with.
+    """
+    import torch
+
+    from codec.configio import from_dict, read_mapping
+    from codec.experiment import load_checkpoint, select_checkpoint
+    from codec.model import ALIASES as CODEC_ALIASES
+    from codec.model import Codec
+    from codec.release import resolve_release
+    from tts.frontend import TextFrontend
+    from tts.model import TTSModel
+    from tts.pipeline import TTS
+    from tts.train_config import TTSExperimentConfig
+
+    exp = Path(exp_dir)
+    cfg = from_dict(TTSExperimentConfig, read_mapping(exp / "config.yaml"), where=str(exp / "config.yaml"))
+    state = load_checkpoint(select_checkpoint(exp, step))
+    codec = Codec.from_pretrained(cfg.train.codec)
+    if state.get("codec_release_id") != codec.release_id:
+        raise ValueError(
+            f"{exp} was trained with codec {state.get('codec_release_id')}, but {cfg.train.codec} is now "
+            f"{codec.release_id}; the release must bundle the codec its tokens came from"
+        )
+    model = TTSModel(cfg.model)
+    model.load_state_dict(state["model"])
+    frontend = TextFrontend.load(exp, cfg.model.frontend)
+    tts = TTS(model, frontend, codec, codec_dir=resolve_release(cfg.train.codec, CODEC_ALIASES))
+    out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
+    return ExportResult(out, int(state["step"]), model.num_parameters()["total"])
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Load a TTS experiment's checkpoint and write a complete release: config.json, model.safetensors,
+    frontend.json and the bundled codec/ (copied byte for byte, so its release id is kept)."""
+    res = export_experiment(args.exp_dir, args.out_dir, args.step, args.fp16)
+    print(f"exported step {res.step} of {args.exp_dir} -> {res.release} ({res.num_parameters:,} parameters)")
+    return 0

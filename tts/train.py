@@ -1,0 +1,333 @@
+"""TTS trainer: the global-local LM on a token store, with accelerate, exact resume and atomic checkpoints.
+
+One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...`` runs
+CPU DDP (``Accelerator(cpu=True)`` when there is no GPU), and GPUs with ``train.mixed_precision=bf16`` use the
+same code. The experiment directory (:mod:`codec.experiment`) holds::
+
+    EXP/config.yaml          model + train config
+    EXP/frontend.json        the text symbol table the run uses (+ sentencepiece.model); export copies it
+    EXP/text_ids-*.json      the corpus text turned into ids once (keyed by the symbol table)
+    EXP/checkpoints/step_XXXXXXX.pt   training states (model, optimiser, scheduler, RNG, codec id), last K kept
+    EXP/metrics.csv, EXP/eval.csv     training and dev metrics (fixed columns)
+    EXP/samples/step_XXXXXXX/         dev sentences synthesized at each evaluation
+
+A store made by another codec than ``train.codec`` is refused (:class:`codec.store_reader.TokenStore`), and so is
+a resume whose codec differs from the checkpoint's. ``ucodec export-tts`` turns a checkpoint into a release.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+import warnings
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from codec.experiment import (
+    StopFlag,
+    append_csv,
+    latest_good_checkpoint,
+    lr_lambda,
+    prepare_experiment_dir,
+    write_checkpoint,
+)
+from codec.model import Codec
+from codec.store_reader import TokenStore
+from tts.batch import collate
+from tts.config import IGNORE_INDEX
+from tts.frontend import FRONTEND_FILE, TextFrontend
+from tts.model import LMOutput, TTSModel
+from tts.train_config import TTSExperimentConfig
+from tts.train_data import StepBatchSampler, TTSTrainData, encode_texts, fixed_batches
+
+METRIC_FIELDS = (
+    "step", "loss", "speech", "text", "layer0", "fine", "acc0", "gnorm", "lr", "batch", "frames", "tokens",
+    "sec_per_step",
+)  # fmt: skip
+EVAL_FIELDS = ("step", "dev_loss", "dev_speech", "dev_layer0", "dev_acc0", "samples_wer", "samples_end")
+LLAMA_TENSORS = ("_proj.weight", "layernorm.weight", "norm.weight")  # what load_llama_backbone reads
+
+
+def prepare_tts_experiment(exp_dir: str, cfg: TTSExperimentConfig | None, resume: bool) -> TTSExperimentConfig:
+    """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume (refuses a changed model)."""
+    return prepare_experiment_dir(exp_dir, cfg, resume, TTSExperimentConfig)
+
+
+def warm_start_global(model: TTSModel, model_dir: str | os.PathLike) -> list[str]:
+    """Copy a local Llama/Qwen-style decoder into the global model (widths, heads and depth must match the
+    ``global_model`` config; a deeper checkpoint gives its first layers). Returns the checkpoint tensors that were
+    not used (embeddings, LM head, attention biases, extra layers)."""
+    from safetensors import safe_open
+
+    from tts.llama import load_llama_backbone
+
+    load_llama_backbone(model.global_model, model_dir)
+    names: list[str] = []
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as fh:
+            names += list(fh.keys())
+    depth = model.config.global_model.num_layers
+    unused = [n for n in names if not n.endswith(LLAMA_TENSORS) or _layer(n) >= depth]
+    if any(n.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias")) for n in unused):
+        warnings.warn(
+            f"{model_dir}: attention biases (Qwen-style) have no place in our global model and are dropped",
+            stacklevel=2,
+        )
+    return unused
+
+
+def _layer(name: str) -> int:
+    parts = name.split(".")
+    return int(parts[parts.index("layers") + 1]) if "layers" in parts else -1
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which checkpoints and then shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class TTSTrainer:
+    """Builds the model, optimiser and data from a config and runs the loop. See the module docstring.
+
+    Args:
+        cfg: the experiment config (from :func:`prepare_tts_experiment`).
+        store_dir: training token store.
+        dev_store_dir: dev token store for the periodic dev loss and samples (optional).
+        exp_dir: experiment directory.
+        cpu: force the CPU even when a GPU is present.
+    """
+
+    def __init__(
+        self, cfg: TTSExperimentConfig, store_dir: str, dev_store_dir: str | None, exp_dir: str, cpu: bool = False
+    ) -> None:
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+
+        self.cfg, self.tc, mc = cfg, cfg.train, cfg.model
+        self.exp = Path(exp_dir)
+        # Without a text loss the text head gets no gradient, which DDP must be told about.
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=mc.text_loss_weight == 0)
+        self.acc = Accelerator(
+            cpu=cpu or not torch.cuda.is_available(), mixed_precision=self.tc.mixed_precision, kwargs_handlers=[ddp]
+        )
+        torch.manual_seed(self.tc.seed)
+        random.seed(self.tc.seed)
+        self.codec = Codec.from_pretrained(self.tc.codec)
+        for name in ("num_codebooks", "codebook_size", "frame_rate"):
+            if getattr(mc, name) != getattr(self.codec, name):
+                raise ValueError(
+                    f"model.{name}={getattr(mc, name)}, but the codec {self.tc.codec} has {getattr(self.codec, name)}"
+                )
+        self.store = TokenStore(store_dir, codec=self.codec)  # refuses a store of another codec
+        dev_store = TokenStore(dev_store_dir, codec=self.codec) if dev_store_dir else None
+        self.model = TTSModel(mc)
+        base_frontend = self._init_from_release() if self.tc.init_from else None
+        with self.acc.main_process_first():  # rank 0 writes the frontend table and the text cache, the others read
+            self.frontend = self._frontend(base_frontend)
+            texts = [e.text for e in self.store.entries] + [e.text for e in (dev_store.entries if dev_store else [])]
+            text_ids = encode_texts(self.frontend, texts, self.exp if self.acc.is_main_process else None)
+        if self.frontend.vocab_size > mc.text_vocab_size:
+            raise ValueError(f"the frontend has {self.frontend.vocab_size} symbols, model.text_vocab_size is smaller")
+        t, rate = self.tc, self.store.frame_rate
+        frames = (max(1, int(t.min_seconds * rate)), int(t.max_seconds * rate))
+        space = self.frontend.ids.get(" ")
+        self.data = TTSTrainData(self.store, text_ids, t.prompt, *frames, space_id=space)
+        self.dev, self.dev_batches = None, []
+        if dev_store is not None and self.acc.is_main_process and t.eval_every > 0:
+            self.dev = TTSTrainData(dev_store, text_ids, t.prompt, *frames, space_id=space)
+            self.dev_batches = fixed_batches(self.dev, t.max_tokens, t.eval_batches, t.seed)
+        if t.init_global:
+            unused = warm_start_global(self.model, t.init_global)
+            self.acc.print(f"global model warm-started from {t.init_global} ({len(unused)} tensors unused)")
+        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and "emb" not in n]
+        rest = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+        groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        self.opt = torch.optim.AdamW(groups, t.lr, betas=t.betas, fused=True)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, partial(lr_lambda, warmup=t.warmup_steps, max_steps=t.max_steps, min_ratio=t.lr_min_ratio)
+        )
+        self.step = self._saved_step = 0
+
+    def _init_from_release(self) -> TextFrontend:
+        """Load the weights of the release being fine-tuned (a resume then overrides them); returns its frontend."""
+        from tts.pipeline import TTS
+
+        base = TTS.from_pretrained(self.tc.init_from, codec=self.codec)  # refuses a release of another codec
+        self.model.load_state_dict(base.model.state_dict())
+        return base.frontend
+
+    def _frontend(self, base: TextFrontend | None) -> TextFrontend:
+        """The run's frontend: the one stored in the experiment, else the base release's, else a new one."""
+        fc = self.cfg.model.frontend
+        if (self.exp / FRONTEND_FILE).is_file():
+            return TextFrontend.load(self.exp, fc)
+        if base is not None:
+            frontend = base
+        elif fc.kind == "sentencepiece":
+            frontend = TextFrontend.train_sentencepiece(sorted({e.text for e in self.store.entries}), fc)
+        else:
+            frontend = TextFrontend(fc)
+        if self.acc.is_main_process:
+            frontend.save(self.exp)
+        return frontend
+
+    # ------------------------------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.acc.unwrap_model(self.model).state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_python": list(random.getstate()[1]),
+            "codec_release_id": self.codec.release_id,
+            "config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("codec_release_id") != self.codec.release_id:
+            raise ValueError(
+                f"{self.exp}: the run was trained with codec {state.get('codec_release_id')}, but train.codec is "
+                f"{self.codec.release_id}; resume with the same codec or start a new --out"
+            )
+        self.acc.unwrap_model(self.model).load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate((3, tuple(state["rng_python"]), None))
+        self.step = self._saved_step = int(state["step"])
+
+    def save_checkpoint(self) -> Path | None:
+        self.acc.wait_for_everyone()
+        self._saved_step = self.step
+        if not self.acc.is_main_process:
+            return None
+        return write_checkpoint(self.exp, self.step, self.state_dict(), self.tc.keep_checkpoints)
+
+    # ------------------------------------------------------------------------------------------ steps
+    @staticmethod
+    def _stats(out: LMOutput) -> dict[str, float]:
+        scored = out.targets[:, 0] != IGNORE_INDEX
+        hits = (out.logits[:, 0].argmax(-1) == out.targets[:, 0]) & scored
+        fine = out.layer_loss[1:]
+        return {
+            "loss": out.loss.item(),
+            "speech": out.speech_loss.item(),
+            "text": out.text_loss.item(),
+            "layer0": out.layer_loss[0].item(),
+            "fine": fine[~fine.isnan()].mean().item() if fine.numel() else float("nan"),
+            "acc0": (hits.sum() / scored.sum().clamp_min(1)).item(),
+        }
+
+    def train_step(self, batch) -> dict[str, float]:
+        """One optimisation step on a :class:`tts.batch.TTSBatch`; returns its metrics."""
+        with self.acc.autocast():
+            out = self.model(batch)
+        self.opt.zero_grad(set_to_none=True)
+        self.acc.backward(out.loss)
+        logs = self._stats(out)
+        if self.tc.grad_clip > 0:
+            logs["gnorm"] = float(self.acc.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip))
+        self.opt.step()
+        self.sched.step()
+        frames = int((batch.speech_targets[:, 0] != IGNORE_INDEX).sum())
+        logs.update(lr=self.sched.get_last_lr()[0], batch=batch.tokens.shape[0], frames=frames)
+        logs["tokens"] = int(batch.lengths.sum())
+        return logs
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Dev loss on the fixed dev batches (frame-weighted), plus the dev samples when configured."""
+        model = self.acc.unwrap_model(self.model).eval()
+        totals, weight = {"dev_loss": 0.0, "dev_speech": 0.0, "dev_layer0": 0.0, "dev_acc0": 0.0}, 0
+        for keys in self.dev_batches:
+            batch = collate([self.dev[k] for k in keys], self.cfg.model.end_id).to(self.acc.device)
+            with self.acc.autocast():
+                stats = self._stats(model(batch))
+            n = int((batch.speech_targets[:, 0] != IGNORE_INDEX).sum())
+            for key in totals:
+                totals[key] += stats[key.removeprefix("dev_")] * n
+            weight += n
+        logs = {k: round(v / max(1, weight), 6) for k, v in totals.items()}
+        if self.tc.eval_samples > 0:
+            from tts.train_samples import dev_samples
+
+            res = dev_samples(
+                model, self.codec.to(self.acc.device), self.dev, self.tc.eval_samples,
+                self.exp / "samples" / f"step_{self.step:07d}", seed=self.tc.seed, score=self.tc.eval_wer,
+            )  # fmt: skip
+            logs["samples_end"] = res.end_rate
+            if res.wer is not None:
+                logs["samples_wer"] = res.wer
+        model.train()
+        return logs
+
+    # ------------------------------------------------------------------------------------------ loop
+    def fit(self, max_steps: int | None = None, resume: bool = True) -> int:
+        """Train until ``max_steps`` (default: the config's) or a stop signal. Returns the final step."""
+        from tqdm import tqdm
+
+        t = self.tc
+        max_steps = max_steps or t.max_steps
+        if resume and (found := latest_good_checkpoint(self.exp)):
+            self.load_state_dict(found[1])
+            self.acc.print(f"resumed from {found[0]} (step {self.step})")
+        self.model, self.opt = self.acc.prepare(self.model, self.opt)
+        acc = self.acc
+        sampler = StepBatchSampler(
+            self.data.lengths, t.max_tokens, t.max_batch_size, t.num_buckets, t.seed,
+            acc.process_index, acc.num_processes, start_step=self.step,
+        )  # fmt: skip
+        # A private generator: worker seeding must not draw from the global RNG, or resume would not be exact.
+        loader = DataLoader(
+            self.data,
+            batch_sampler=sampler,
+            collate_fn=partial(collate, end_id=self.cfg.model.end_id),
+            num_workers=t.num_workers,
+            worker_init_fn=_ignore_sigint if t.num_workers else None,
+            generator=torch.Generator().manual_seed(t.seed),
+        )
+        bar = tqdm(total=max_steps, initial=self.step, disable=not acc.is_main_process, dynamic_ncols=True)
+        self.model.train()
+        sums: dict[str, float] = {}
+        tic = time.time()
+        with StopFlag().installed() as stop:
+            try:
+                for batch in loader:
+                    if self.step >= max_steps or stop.requested:
+                        break
+                    logs = self.train_step(batch.to(acc.device))
+                    self.step += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{logs['loss']:.3f}", acc0=f"{logs['acc0']:.2f}")
+                    for key, value in logs.items():
+                        sums[key] = sums.get(key, 0.0) + value
+                    if acc.is_main_process and self.step % t.log_every == 0:
+                        row = {k: round(v / t.log_every, 6) for k, v in sums.items()}
+                        row.update(step=self.step, sec_per_step=round((time.time() - tic) / t.log_every, 4))
+                        append_csv(self.exp / "metrics.csv", row, METRIC_FIELDS)
+                        sums, tic = {}, time.time()
+                    elif self.step % t.log_every == 0:
+                        sums = {}
+                    if t.eval_every and self.step % t.eval_every == 0 and self.dev_batches:
+                        ev = self.evaluate()
+                        append_csv(self.exp / "eval.csv", {"step": self.step, **ev}, EVAL_FIELDS)
+                        bar.write(f"step {self.step}: " + ", ".join(f"{k}={v:.3f}" for k, v in ev.items()))
+                    if self.step % t.checkpoint_every == 0:
+                        self.save_checkpoint()
+            finally:
+                bar.close()
+        if self.step != self._saved_step:
+            self.save_checkpoint()
+        if dump := os.environ.get("UCODEC_DDP_DUMP"):  # test hook: every rank writes its final weights
+            from codec.atomic import safetensors_save_atomic
+
+            weights = acc.unwrap_model(self.model).state_dict()
+            safetensors_save_atomic(weights, Path(dump) / f"rank{acc.process_index}.safetensors")
+        if stop.requested:
+            acc.print(f"stopped by signal at step {self.step}; checkpoint saved, resume with --resume")
+        return self.step
