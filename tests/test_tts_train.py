@@ -1,0 +1,271 @@
+"""TTS training: prompts and batches, learning, exact resume, CPU DDP, export, codec refusal, the fine-tune recipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codec import Codec
+from codec.experiment import list_checkpoints, load_checkpoint
+from codec.store import tokenize
+from codec.store_reader import TokenStore
+from tests.conftest import ROOT, speechlike, tiny_config
+from tts import TTS
+from tts.batch import collate
+from tts.config import TTSConfig
+from tts.train import TTSTrainer, prepare_tts_experiment
+from tts.train_config import PromptConfig, load_tts_experiment
+from tts.train_data import StepBatchSampler, TTSTrainData, encode_texts
+
+TINY_TTS = str(ROOT / "configs" / "tts" / "tiny.yaml")
+TEXTS = ["hello there", "a short one", "more words here", "the last line", "yes", "no way", "quite so", "fine"]
+FAST = [
+    "train.max_tokens=120",
+    "train.num_workers=0",
+    "train.log_every=1",
+    "train.eval_every=0",
+    "train.warmup_steps=1",
+    "train.checkpoint_every=100",
+    "train.lr=3e-3",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models only lose from a second thread on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_folder(root: Path, speakers: dict[str, list[int]]) -> Path:
+    """``root/<speaker>/<n>.wav + .txt`` (the layout of ``ucodec prepare folder``)."""
+    for spk, items in speakers.items():
+        (root / spk).mkdir(parents=True, exist_ok=True)
+        for n in items:
+            sf.write(root / spk / f"{n}.wav", speechlike(1.0 + 0.2 * (n % 4), seed=n), 16000)
+            (root / spk / f"{n}.txt").write_text(TEXTS[n % len(TEXTS)] + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, tiny_release) -> Path:
+    root = tmp_path_factory.mktemp("tts_corpus")
+    write_folder(root / "wav", {"s1": [0, 1, 2, 3], "s2": [4, 5, 6, 7]})
+    lines = []
+    for wav in sorted((root / "wav").rglob("*.wav")):
+        text = wav.with_suffix(".txt").read_text().strip()
+        item = {"id": f"{wav.parent.name}-{wav.stem}", "audio": str(wav), "text": text, "speaker": wav.parent.name}
+        lines.append(json.dumps({**item, "duration": sf.info(wav).duration, "sample_rate": 16000}))
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    tokenize(tiny_release, root / "manifest.jsonl", root / "tokens", progress=False)
+    return root / "tokens"
+
+
+def experiment(tiny_release, *extra: str):
+    return load_tts_experiment(TINY_TTS, None, [*FAST, f"train.codec={tiny_release}", *extra])
+
+
+def run(store, tiny_release, out, steps, *extra, resume=False, dev=None) -> TTSTrainer:
+    cfg = prepare_tts_experiment(str(out), experiment(tiny_release, *extra), resume)
+    trainer = TTSTrainer(cfg, str(store), dev, str(out), cpu=True)
+    trainer.fit(max_steps=steps, resume=resume)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def straight(store, tiny_release, tmp_path_factory) -> TTSTrainer:
+    """4 steps in one go, with a dev loss and one dev sample every 2 steps (which must not disturb training)."""
+    evals = ["train.eval_every=2", "train.eval_samples=1", "train.eval_wer=false"]
+    return run(store, tiny_release, tmp_path_factory.mktemp("straight") / "exp", 4, *evals, dev=str(store))
+
+
+def test_prompts_come_from_another_utterance_of_the_speaker(store):
+    data_store = TokenStore(store)
+    from tts.frontend import TextFrontend
+
+    frontend = TextFrontend(TTSConfig.load(TINY_TTS).frontend)
+    ids = encode_texts(frontend, [e.text for e in data_store.entries])
+    space = frontend.ids[" "]
+    data = TTSTrainData(data_store, ids, PromptConfig(p_none=0.2, p_transcript=0.5), space_id=space)
+    kinds = set()
+    for seed in range(40):
+        item, again = data[(0, (seed,))], data[(0, (seed,))]
+        assert item.text_ids == again.text_ids and (item.prompt_codes is None) == (again.prompt_codes is None)
+        own = ids[data.entries[0].text]
+        assert list(item.text_ids[-len(own) :]) == own
+        if item.prompt_codes is None:
+            kinds.add("none")
+            continue
+        sources = [data_store.read(e) for e in data.pool[data.entries[0].speaker] if e.id != data.entries[0].id]
+        width = item.prompt_codes.shape[1]
+        assert any(
+            torch.equal(item.prompt_codes, s[:, k : k + width]) for s in sources for k in range(s.shape[1] - width + 1)
+        )
+        kinds.add("transcript" if len(item.text_ids) > len(own) else "crop")
+        bound = data.lengths[0]
+        assert 2 + len(item.text_ids) + width + item.target_codes.shape[1] <= bound
+    assert kinds == {"none", "transcript", "crop"}
+
+
+def test_sampler_is_position_addressed_and_splits_ranks():
+    lengths = list(np.random.default_rng(0).integers(5, 40, size=50))
+    full = StepBatchSampler(lengths, 120, seed=3)
+    it = iter(full)
+    first = [next(it) for _ in range(30)]
+    later = iter(StepBatchSampler(lengths, 120, seed=3, start_step=17))
+    assert [next(later) for _ in range(13)] == first[17:]
+    assert all(max(lengths[i] for i, _ in b) * len(b) <= 120 or len(b) == 1 for b in first)
+    r0, r1 = (StepBatchSampler(lengths, 120, seed=3, rank=r, world_size=2) for r in (0, 1))
+    b0, b1 = next(iter(r0)), next(iter(r1))
+    assert not {i for i, _ in b0} & {i for i, _ in b1}
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(store, tiny_release, tmp_path):
+    cfg = prepare_tts_experiment(str(tmp_path), experiment(tiny_release), resume=False)
+    trainer = TTSTrainer(cfg, str(store), None, str(tmp_path), cpu=True)
+    batch = collate([trainer.data[(i, (0,))] for i in range(4)], cfg.model.end_id)
+    first = trainer.train_step(batch)["loss"]
+    for _ in range(12):
+        last = trainer.train_step(batch)["loss"]
+    assert last < 0.8 * first, (first, last)
+
+
+def test_resume_is_exact(store, tiny_release, straight, tmp_path):
+    run(store, tiny_release, tmp_path, 2)
+    resumed = run(store, tiny_release, tmp_path, 4, resume=True)
+    assert resumed.step == straight.step == 4
+    a, b = straight.acc.unwrap_model(straight.model).state_dict(), resumed.acc.unwrap_model(resumed.model).state_dict()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss,speech,text") and len(rows) == 5
+    losses = [r.split(",")[1] for r in rows[1:]]
+    assert losses == [r.split(",")[1] for r in (straight.exp / "metrics.csv").read_text().splitlines()[1:]]
+    assert load_checkpoint(list_checkpoints(tmp_path)[-1])["step"] == 4
+
+
+def test_dev_loss_and_samples_are_recorded(straight):
+    rows = (straight.exp / "eval.csv").read_text().splitlines()
+    assert rows[0] == "step,dev_loss,dev_speech,dev_layer0,dev_acc0,samples_wer,samples_end"
+    assert [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    assert all(float(r.split(",")[1]) > 0 for r in rows[1:])
+    for step in (2, 4):
+        assert len(list((straight.exp / "samples" / f"step_{step:07d}").glob("*.wav"))) == 1
+
+
+def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
+    from codec.cli import main
+
+    assert main(["export-tts", str(straight.exp), str(tmp_path / "rel")]) == 0
+    assert "exported step 4" in capsys.readouterr().out
+    loaded = TTS.from_pretrained(tmp_path / "rel")
+    mine = straight.acc.unwrap_model(straight.model).state_dict()
+    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in mine.items())
+    assert loaded.codec_release_id == Codec.from_pretrained(tiny_release).release_id
+    wav = loaded.synthesize("hello", max_seconds=1.0, seed=0)
+    assert wav.dim() == 2 and wav.shape[0] == 1
+
+
+def test_store_of_another_codec_is_refused(store, tmp_path):
+    torch.manual_seed(7)
+    other = Codec(tiny_config()).save_pretrained(tmp_path / "other_codec")
+    cfg = prepare_tts_experiment(str(tmp_path / "exp"), experiment(other), resume=False)
+    with pytest.raises(ValueError, match="made with codec"):
+        TTSTrainer(cfg, str(store), None, str(tmp_path / "exp"), cpu=True)
+
+
+def test_two_process_cpu_ddp_keeps_ranks_identical(store, tiny_release, tmp_path):
+    accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    if not os.path.exists(accelerate):
+        pytest.skip("accelerate CLI not installed")
+    sets = sum((["--set", s] for s in FAST), [])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "UCODEC_DDP_DUMP": str(tmp_path / "ranks")}
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+           "no", "--dynamo_backend", "no", "-m", "codec.cli", "train-tts", "--config", TINY_TTS, "--codec",
+           str(tiny_release), "--store", str(store), "--out", str(tmp_path / "exp"), "--max-steps", "2", "--cpu",
+           *sets]  # fmt: skip
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(p)) for p in sorted((tmp_path / "ranks").glob("rank*.safetensors")))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(list_checkpoints(tmp_path / "exp")[-1])["step"] == 2
+
+
+def test_finetune_recipe_runs_end_to_end(straight, tmp_path, capsys):
+    from codec.cli import main
+    from recipes.finetune.run import main as finetune
+
+    assert main(["export-tts", str(straight.exp), str(tmp_path / "base")]) == 0
+    write_folder(tmp_path / "voice", {"me": [0, 1, 2]})  # a flat folder: voice/me/{0,1,2}.wav + .txt
+    base = ["--base", str(tmp_path / "base"), "--steps", "2", "--workers", "1"]
+    args = [str(tmp_path / "voice" / "me"), str(tmp_path / "out"), *base]
+    assert finetune([*args, "--set", "train.max_tokens=120"]) == 0
+    out = capsys.readouterr().out
+    assert "less than" in out  # 3.6 s of audio is far below the recommended amount
+    tuned = TTS.from_pretrained(tmp_path / "out" / "model")
+    assert tuned.codec_release_id == TTS.from_pretrained(tmp_path / "base").codec_release_id
+    assert load_checkpoint(list_checkpoints(tmp_path / "out" / "exp")[-1])["step"] == 2
+    weights = tmp_path / "out" / "model" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert finetune(args) == 0  # every stage is done: a second run changes nothing
+    assert weights.stat().st_mtime_ns == stamp and "already at step 2" in capsys.readouterr().out
+
+
+def test_finetune_recipe_needs_two_utterances(tmp_path, capsys):
+    from recipes.finetune.run import main as finetune
+
+    write_folder(tmp_path / "voice", {"me": [0]})
+    code = finetune([str(tmp_path / "voice" / "me"), str(tmp_path / "out"), "--base", str(tmp_path), "--workers", "1"])
+    assert code == 2 and "at least 2" in capsys.readouterr().err
+
+
+def llama_named(state: dict, cfg) -> dict:
+    """Our global-model tensors under a Llama/Qwen checkpoint's names (what a text-LLM directory holds)."""
+    out, hd = {}, cfg.head_dim
+    for i in range(cfg.num_layers):
+        src, dst = f"layers.{i}.", f"model.layers.{i}."
+        q, k, v = state[src + "attn.qkv.weight"].split([cfg.num_heads * hd, cfg.kv_heads * hd, cfg.kv_heads * hd])
+        gate, up = state[src + "gate_up.weight"].chunk(2)
+        names = {"self_attn.q_proj": q, "self_attn.k_proj": k, "self_attn.v_proj": v, "mlp.gate_proj": gate}
+        names.update({"mlp.up_proj": up, "mlp.down_proj": state[src + "down.weight"]})
+        names.update({"self_attn.o_proj": state[src + "attn.out.weight"]})
+        names.update({"input_layernorm": state[src + "attn_norm.weight"]})
+        names.update({"post_attention_layernorm": state[src + "mlp_norm.weight"]})
+        out.update({f"{dst}{name}.weight": t.clone() for name, t in names.items()})
+        out[dst + "self_attn.q_proj.bias"] = torch.zeros(cfg.num_heads * hd)  # Qwen-style: dropped with a warning
+    out["model.norm.weight"] = state["norm.weight"].clone()
+    out["model.embed_tokens.weight"] = torch.zeros(10, cfg.d_model)
+    out["lm_head.weight"] = torch.zeros(10, cfg.d_model)
+    return out
+
+
+def test_global_model_warm_start_from_a_llama_directory(tmp_path):
+    from safetensors.torch import save_file
+
+    from tts.model import TTSModel
+    from tts.train import warm_start_global
+
+    cfg = TTSConfig.load(TINY_TTS)
+    torch.manual_seed(1)
+    source = TTSModel(cfg).global_model.state_dict()
+    save_file(llama_named(source, cfg.global_model), str(tmp_path / "model.safetensors"))
+    torch.manual_seed(2)
+    model = TTSModel(cfg)
+    with pytest.warns(UserWarning, match="biases"):
+        unused = warm_start_global(model, tmp_path)
+    assert all(torch.equal(model.global_model.state_dict()[k], v) for k, v in source.items())
+    assert {"lm_head.weight", "model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.bias"} <= set(unused)
+    with pytest.raises(ValueError, match="shapes differ"):
+        warm_start_global(TTSModel(TTSConfig.load(TINY_TTS, ["global_model.dim_feedforward=32"])), tmp_path)
