@@ -71,8 +71,8 @@ def read_manifest(path: str | os.PathLike, resolve: bool = True) -> list[Utteran
 
     Args:
         path: the ``.jsonl`` file.
-        resolve: turn relative audio paths into paths relative to the manifest's directory (so a corpus directory
-            can be moved or read from any working directory); ``False`` returns them as stored.
+        resolve: turn relative audio paths into absolute paths under the manifest's directory (so a corpus
+            directory can be moved or read from any working directory); ``False`` returns them as stored.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -92,7 +92,7 @@ def read_manifest(path: str | os.PathLike, resolve: bool = True) -> list[Utteran
                 raise ValueError(f"{p}:{lineno}: not JSON ({exc.msg})") from None
             utt = Utterance.from_dict(obj, f"{p}:{lineno}")
             if resolve and not Path(utt.audio).is_absolute():
-                utt = replace(utt, audio=str(p.parent / utt.audio))
+                utt = replace(utt, audio=str(p.parent.absolute() / utt.audio))
             out.append(utt)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,13 +37,17 @@ def test_round_trip_is_exact_and_ordered(tmp_path):
     assert not list(tmp_path.glob(".*tmp")), "atomic write left a temporary file"
 
 
-def test_relative_audio_is_resolved_against_the_manifest(tmp_path):
+def test_relative_audio_is_resolved_against_the_manifest(tmp_path, monkeypatch):
     write_manifest(tmp_path / "sub" / "m.jsonl", [_utt(0, audio="wavs/a.wav")])
     (utt,) = read_manifest(tmp_path / "sub" / "m.jsonl")
     assert utt.audio == str(tmp_path / "sub" / "wavs" / "a.wav")
     (raw,) = read_manifest(tmp_path / "sub" / "m.jsonl", resolve=False)
     assert raw.audio == "wavs/a.wav"
     assert resolve_audio(raw, tmp_path / "sub" / "m.jsonl") == tmp_path / "sub" / "wavs" / "a.wav"
+    monkeypatch.chdir(tmp_path)  # a relative manifest path still yields absolute audio paths
+    (rel,) = read_manifest(Path("sub") / "m.jsonl")
+    assert rel.audio == str(tmp_path / "sub" / "wavs" / "a.wav")
+    assert validate([rel], Path("sub") / "m.jsonl", check_audio=True) == [f"u0: audio file not found: {rel.audio}"]
 
 
 @pytest.mark.parametrize(
