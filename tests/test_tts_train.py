@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -269,3 +270,22 @@ def test_global_model_warm_start_from_a_llama_directory(tmp_path):
     assert {"lm_head.weight", "model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.bias"} <= set(unused)
     with pytest.raises(ValueError, match="shapes differ"):
         warm_start_global(TTSModel(TTSConfig.load(TINY_TTS, ["global_model.dim_feedforward=32"])), tmp_path)
+
+
+def test_sigterm_saves_a_checkpoint_and_stops(store, tiny_release, tmp_path, capsys):
+    cfg = prepare_tts_experiment(str(tmp_path), experiment(tiny_release), resume=False)
+    trainer = TTSTrainer(cfg, str(store), None, str(tmp_path), cpu=True)
+    step = trainer.train_step
+
+    def step_then_signal(batch):
+        logs = step(batch)
+        if trainer.step == 1:  # the signal arrives during the second step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return logs
+
+    trainer.train_step = step_then_signal
+    before = signal.getsignal(signal.SIGTERM)
+    assert trainer.fit(max_steps=50) == 2
+    assert "stopped by signal at step 2" in capsys.readouterr().out
+    assert load_checkpoint(list_checkpoints(tmp_path)[-1])["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
