@@ -62,7 +62,10 @@ def _print_failures(failures: list, report: str) -> None:
 def _tokenize(args: argparse.Namespace) -> int:
     """Encode every utterance of a manifest with a codec into a sharded, resumable token store."""
     from codec.store import tokenize
+    from codec.store_encode import limit_primitive_cache
     from codec.store_format import REPORT_NAME
+
+    limit_primitive_cache()  # this process is ours: keep its memory flat (codec.store_encode)
 
     res = tokenize(
         args.model,

@@ -75,6 +75,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(model: Any, devices: Any, threads: int, progress: Any, root: str, info: StoreInfo, options: Any):
+    from codec.store_encode import limit_primitive_cache
+
+    limit_primitive_cache()  # before the first convolution runs
     import torch
 
     from codec.model import Codec
