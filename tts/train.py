@@ -129,7 +129,7 @@ class TTSTrainer:
         with self.acc.main_process_first():  # rank 0 writes the frontend table and the text cache, the others read
             self.frontend = self._frontend(base_frontend)
             texts = [e.text for e in self.store.entries] + [e.text for e in (dev_store.entries if dev_store else [])]
-            text_ids = encode_texts(self.frontend, texts, self.exp if self.acc.is_main_process else None)
+            text_ids = encode_texts(self.frontend, texts, self.exp)  # the other ranks find everything cached
         if self.frontend.vocab_size > mc.text_vocab_size:
             raise ValueError(f"the frontend has {self.frontend.vocab_size} symbols, model.text_vocab_size is smaller")
         t, rate = self.tc, self.store.frame_rate
@@ -184,6 +184,7 @@ class TTSTrainer:
             "sched": self.sched.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_python": list(random.getstate()[1]),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "codec_release_id": self.codec.release_id,
             "config": self.cfg.to_dict(),
         }
@@ -199,6 +200,8 @@ class TTSTrainer:
         self.sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))
+        if state.get("rng_cuda") and torch.cuda.is_available() and len(state["rng_cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.step = self._saved_step = int(state["step"])
 
     def save_checkpoint(self) -> Path | None:
