@@ -107,7 +107,7 @@ class TTSConfig:
     global_model: TransformerConfig = field(default_factory=TransformerConfig)  # over text + frames
     local_model: TransformerConfig = field(  # over the Q layers of one frame
         default_factory=lambda: TransformerConfig(
-            num_layers=2, d_model=256, num_heads=4, dim_feedforward=768, norm="layer_norm"
+            num_layers=2, d_model=192, num_heads=3, dim_feedforward=512, norm="layer_norm"
         )
     )
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
