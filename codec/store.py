@@ -282,7 +282,10 @@ def tokenize(
         batch_seconds=default_batch_seconds(devices[0]) if batch_seconds is None else batch_seconds,
     )
     items, digest = plan_items(manifest)
-    codec = model if isinstance(model, Codec) else Codec.from_pretrained(model, device=devices[0])
+    # With worker processes this copy only names the codec (and is what a Codec argument sends to them): keep it on
+    # the CPU so the parent holds no GPU memory.
+    here = devices[0] if len(devices) == 1 else "cpu"
+    codec = model if isinstance(model, Codec) else Codec.from_pretrained(model, device=here)
     root = Path(out)
     info = make_info(codec, len(items), shard_size, digest, str(Path(manifest).resolve()))
     with store_lock(root):

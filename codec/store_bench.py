@@ -120,6 +120,7 @@ def report(args: argparse.Namespace, rows: list[Measurement], utts: int, load: t
         "",
         f"Command (repository root): `{cmd} --long-minutes {args.long_minutes:g} --write`",
         "",
+        *([f"The model directory was made with `{args.setup}`.", ""] if args.setup else []),
         f"- Codec: `{args.model}`{' (' + args.note + ')' if args.note else ''}; corpus `{args.manifest}`: "
         f"{utts} utterances, {rows[0].audio_seconds / 3600:.2f} h.",
         f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
@@ -137,7 +138,19 @@ def report(args: argparse.Namespace, rows: list[Measurement], utts: int, load: t
             f"| {m.label} | {m.audio_seconds / 60:.1f} min | {m.wall_seconds:.1f} s | **{m.real_time:.0f}** | "
             f"{m.cpu_seconds:.1f} | {m.per_cpu_second:.0f} | {m.peak_rss_mb:.0f} MiB | {m.peak_tree_mb:.0f} MiB |"
         )
-    lines += ["", *args.notes, END]
+    m = rows[0]
+    cores = m.cpu_seconds / m.wall_seconds
+    workers = args.num_workers
+    lines += [
+        "",
+        f"- The {workers}-worker run got {m.cpu_seconds:.0f} CPU-s in {m.wall_seconds:.0f} s of wall time, i.e. "
+        f"{cores:.2f} of the machine's {os.cpu_count()} cores on average (the rest went to other processes). At "
+        f"{m.per_cpu_second:.0f} audio-s per CPU-s, {workers} dedicated cores give about "
+        f"{workers * m.per_cpu_second:.0f}x real time (startup, ~10 CPU-s, aside); 100x needs "
+        f"{100 / m.per_cpu_second:.2f} of a core.",
+        *args.notes,
+        END,
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -161,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--num-workers", type=int, default=2)
-    p.add_argument("--long-minutes", type=float, default=30.0)
+    p.add_argument("--long-minutes", type=float, default=30.0, help="length of the long-file run (0: skip it)")
+    p.add_argument("--single", action="store_true", help="also run the corpus on 1 worker")
     p.add_argument("--note", default="", help="said after the model name (e.g. 'random init')")
+    p.add_argument("--setup", default="", help="the command that made --model, quoted in the report")
     p.add_argument("--write", action="store_true", help="replace the section in docs/benchmarks.md")
     args = p.parse_args(argv)
     args.notes = []
@@ -174,15 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         t = Path(tmp)
         w = args.num_workers
         rows.append(measure(f"corpus, {w} workers", tokenize_cmd(args.model, args.manifest, t / "a", w), seconds))
-        rows.append(measure("corpus, 1 worker", tokenize_cmd(args.model, args.manifest, t / "b", 1), seconds))
+        if args.single:
+            rows.append(measure("corpus, 1 worker", tokenize_cmd(args.model, args.manifest, t / "b", 1), seconds))
         if args.long_minutes > 0:
             long_manifest, long_seconds = long_file_manifest(args.manifest, args.long_minutes, t)
             label = f"one {args.long_minutes:g}-min file, 1 worker"
             rows.append(measure(label, tokenize_cmd(args.model, long_manifest, t / "c", 1), long_seconds))
             args.notes.append(
-                f"- Flat memory: the {args.long_minutes:g}-minute file peaks at {rows[2].peak_rss_mb:.0f} MiB against "
-                f"{rows[1].peak_rss_mb:.0f} MiB for the short utterances (streamed in 60 s chunks with carried "
-                "encoder state; the codes equal a whole-file encode bit for bit)."
+                f"- Flat memory: the {args.long_minutes:g}-minute file peaks at {rows[-1].peak_rss_mb:.0f} MiB, a "
+                f"corpus worker at {rows[0].peak_rss_mb:.0f} MiB (long files are streamed in 60 s chunks with "
+                "carried encoder state, and the codes equal a whole-file encode bit for bit)."
             )
     section = report(args, rows, len(utts), load, os.getloadavg())
     print(section)
