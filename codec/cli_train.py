@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", help="release directory to write")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--fp16", action="store_true", help="store weights in float16 (half the size)")
+    p.add_argument(
+        "--slim-state",
+        default=None,
+        metavar="PATH",
+        help="also write a slim training state (no optimizer moments, ~1/3 the size) that --resume accepts",
+    )
     p.set_defaults(func=_export)
 
     p = sub.add_parser("plot", help="render training curves of an experiment to PNG", description=_plot.__doc__)
@@ -80,6 +86,12 @@ def _export(args: argparse.Namespace) -> int:
     model = Codec(cfg.model)
     model.load_state_dict(state["model"])
     out = model.save_pretrained(args.out_dir, dtype=torch.float16 if args.fp16 else None)
+    if args.slim_state:
+        from codec.atomic import torch_save_atomic
+
+        slim = {k: v for k, v in state.items() if k not in ("opt_g", "opt_d")}
+        torch_save_atomic(slim, args.slim_state)
+        print(f"slim training state -> {args.slim_state} (copy to EXP/checkpoints/step_N.pt, then --resume)")
     print(f"exported step {state['step']} of {exp} -> {out} ({model.num_parameters():,} parameters)")
     return 0
 

@@ -123,8 +123,11 @@ class CodecTrainer:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.disc.load_state_dict(state["disc"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if "opt_g" in state:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        else:  # a slim state (committed to the repo between sessions): Adam moments restart from zero
+            print("warning: checkpoint has no optimizer state (slim); Adam moments restart, resume is not exact")
         self.sched_g.load_state_dict(state["sched_g"])
         self.sched_d.load_state_dict(state["sched_d"])
         self.usage_ema = state.get("usage_ema")

@@ -196,3 +196,17 @@ def test_two_process_cpu_ddp_keeps_ranks_identical(manifest, tmp_path):
         assert torch.equal(a[name], b[name]), name
     assert load_checkpoint(list_checkpoints(tmp_path / "exp")[-1])["step"] == 3
     assert np.isfinite(float(result.stdout.count("done at step 3") or 1))
+
+
+def test_slim_state_resumes_without_optimizer_moments(manifest, tmp_path):
+    run(manifest, tmp_path / "exp", 2)
+    slim = tmp_path / "slim.pt"
+    assert main(["export", str(tmp_path / "exp"), str(tmp_path / "rel"), "--slim-state", str(slim)]) == 0
+    state = load_checkpoint(slim)
+    assert "opt_g" not in state and state["step"] == 2
+    fresh = tmp_path / "fresh"
+    (fresh / "checkpoints").mkdir(parents=True)
+    shutil.copy(tmp_path / "exp" / "config.yaml", fresh / "config.yaml")
+    shutil.copy(slim, fresh / "checkpoints" / "step_0000002.pt")
+    resumed = run(manifest, fresh, 3, resume=True)
+    assert resumed.step == 3
