@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codec.configio import from_dict, load_config, to_dict
+from codec.configio import ConfigMixin
 
 FORMAT_VERSION = 1  # bump when a release directory's layout or parameter names change
 
@@ -111,7 +111,7 @@ class QuantizerConfig:
 
 
 @dataclass(frozen=True)
-class CodecConfig:
+class CodecConfig(ConfigMixin):
     """The whole codec. Derived rates are properties; ``hop_length`` comes from the encoder and is checked
     against the decoder."""
 
@@ -164,15 +164,3 @@ class CodecConfig:
     @property
     def tokens_per_second(self) -> float:
         return self.num_codebooks * self.frame_rate
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, where: str = "codec config") -> CodecConfig:
-        return from_dict(cls, data, where)
-
-    @classmethod
-    def load(cls, path: str, overrides: list[str] | tuple[str, ...] = ()) -> CodecConfig:
-        """Load a YAML/JSON config strictly, applying ``a.b=c`` overrides."""
-        return load_config(cls, path, overrides)

@@ -167,3 +167,19 @@ def load_config(cls: type[T], path: str | os.PathLike, overrides: list[str] | tu
 def dump_yaml(cfg: Any) -> str:
     """Serialise a dataclass config to YAML text (field order kept)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+class ConfigMixin:
+    """``to_dict`` / ``from_dict`` / ``load`` for a top-level frozen dataclass config (strict, with overrides)."""
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str | None = None):
+        return from_dict(cls, data, where or cls.__name__)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()):
+        """Load a YAML/JSON config strictly, applying ``a.b=c`` overrides."""
+        return load_config(cls, path, overrides)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from codec.configio import from_dict, load_config, to_dict
+from codec.configio import ConfigMixin
 
 FORMAT_VERSION = 1  # bump when a TTS release's layout or parameter names change
 
@@ -94,7 +94,7 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
-class TTSConfig:
+class TTSConfig(ConfigMixin):
     """The whole TTS model: token layout, frame embedding, global and local Transformers, frontend, sampling."""
 
     name: str = "ucodec-tts"  # human-readable model name (stored in releases)
@@ -142,18 +142,6 @@ class TTSConfig:
     @property
     def tokens_per_second(self) -> float:
         return self.num_codebooks * self.frame_rate
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, where: str = "tts config") -> TTSConfig:
-        return from_dict(cls, data, where)
-
-    @classmethod
-    def load(cls, path: str, overrides: list[str] | tuple[str, ...] = ()) -> TTSConfig:
-        """Load a YAML/JSON config strictly, applying ``a.b=c`` overrides."""
-        return load_config(cls, path, overrides)
 
 
 def per_layer(value: float | int | tuple, num_codebooks: int, name: str) -> tuple:
