@@ -17,6 +17,17 @@ from codec.train_config import DiscriminatorConfig
 DiscOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]  # logits per sub-disc, feature maps per sub-disc
 
 
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Leaky-ReLU conv stack + logit conv: returns flattened logits ``[B, N]`` and every layer's output."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """Folds ``[B, 1, T]`` into ``[B, 1, T / p, p]`` and applies 2-D convs along time."""
 
@@ -38,13 +49,7 @@ class PeriodDiscriminator(nn.Module):
         if t % self.period:
             wav = F.pad(wav, (0, self.period - t % self.period), mode="reflect")
         x = wav.view(b, c, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _conv_stack(self.convs, self.post, x)
 
 
 class STFTDiscriminator(nn.Module):
@@ -76,13 +81,7 @@ class STFTDiscriminator(nn.Module):
         # Power-law compression of the magnitude (phase kept): loud bins would otherwise dominate the first layer.
         spec = spec * spec.abs().clamp_min(1e-5).pow(-0.7)
         x = torch.cat([spec.real, spec.imag], dim=1)  # [B, 2 * bins, N]
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _conv_stack(self.convs, self.post, x)
 
 
 class Discriminators(nn.Module):
