@@ -11,7 +11,7 @@ from torch.testing import assert_close
 from tts.batch import build_prefix, collate
 from tts.config import BOS_ID, IGNORE_INDEX, PAD_ID, SEP_ID, TTSConfig
 from tts.model import TTSModel
-from tts.transformer import KVCache, Transformer
+from tts.transformer import KVCache, StepDecoder, Transformer
 
 Q, V = 32, 256
 
@@ -134,13 +134,29 @@ def test_local_cache_equals_full_forward(model):
     frame = codes(2).T.contiguous()  # [2, Q]
     full = model.local(hidden, frame)
     cache = KVCache.allocate(model.config.local_model, 2, Q)
+    fast = StepDecoder(model.local.transformer, KVCache.allocate(model.config.local_model, 2, Q))
     base = model.local.frame_inputs(hidden)
     for q in range(Q):
-        h = model.local.transformer(
-            model.local.step_input(base, q, frame[:, q - 1] if q else None), cache=cache, start=q
-        )
-        logits = model.local.step_logits(h, q)
-        assert_close(logits, full[:, q, : logits.shape[-1]], rtol=1e-5, atol=1e-5)
+        x = model.local.step_input(base, q, frame[:, q - 1] if q else None)  # [2, D]
+        for h in (model.local.transformer(x[:, None], cache=cache, start=q)[:, 0], fast.step(x, q)):
+            logits = model.local.step_logits(h, q)
+            assert_close(logits, full[:, q, : logits.shape[-1]], rtol=1e-5, atol=1e-5)
+
+
+def test_step_decoder_equals_cached_forward_with_padding(model):
+    prefix = build_prefix([[5, 6, 7, 8, 9], [10, 11]], [codes(2, 1), codes(3, 2)], Q)
+    cfg = model.config.global_model
+    x = model.embed(prefix.tokens, prefix.codes, prefix.is_frame)
+    s = x.shape[1]
+    caches = [KVCache.allocate(cfg, 2, s + 3, padded=True) for _ in range(2)]
+    for cache in caches:
+        model.global_model(x, positions=prefix.positions, cache=cache, valid=prefix.valid)
+    fast = StepDecoder(model.global_model, caches[1])
+    positions = torch.tensor(prefix.lengths)
+    for t in range(3):
+        step = torch.randn(2, cfg.d_model)
+        slow = model.global_model(step[:, None], positions=(positions + t)[:, None], cache=caches[0], start=s + t)
+        assert_close(fast.step(step, s + t, positions + t), slow[:, 0], rtol=1e-5, atol=1e-5)
 
 
 def test_llama_weights_give_the_same_function():

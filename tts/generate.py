@@ -27,7 +27,7 @@ from tts.batch import Prefix
 from tts.config import SamplingConfig
 from tts.model import TTSModel
 from tts.sampling import NoiseSource, SamplingParams, sample
-from tts.transformer import KVCache
+from tts.transformer import KVCache, StepDecoder
 
 RUNNING, END, MAX_LENGTH, REPETITION, SILENCE = range(5)
 STOP_REASONS = {RUNNING: "running", END: "end", MAX_LENGTH: "max_length", REPETITION: "repetition", SILENCE: "silence"}
@@ -38,7 +38,9 @@ class FrameChunk:
     """Frames ``[start, start + n)`` of every sequence, yielded as generation proceeds.
 
     Attributes:
-        codes: ``[B, Q, n]``; frames at or after a sequence's final length are zeros.
+        codes: ``[B, Q, n]``; frames at or after a sequence's final length are zeros. (A repetition/silence stop
+            trims the stuck tail, which may lie partly in chunks already yielded: a streaming consumer has played
+            those frames; :func:`generate` zeroes them.)
         start: index of the first frame in the chunk.
         lengths: final frame count of each sequence that has stopped, None while it runs.
         reasons: why each sequence stopped (``STOP_REASONS`` values).
@@ -90,7 +92,7 @@ def length_limits(
 def local_frame(
     model: TTSModel,
     hidden: torch.Tensor,
-    cache: KVCache,
+    decoder: StepDecoder,
     params: SamplingParams,
     gumbel: torch.Tensor | None,
     allow_end: torch.Tensor,
@@ -99,7 +101,7 @@ def local_frame(
 
     Args:
         hidden: ``[B, Dg]`` global hidden state that predicts this frame.
-        cache: local KV cache with Q slots (overwritten).
+        decoder: the local Transformer's step decoder over a Q-slot cache (overwritten every frame).
         gumbel: ``[B, Q, V + 1]`` noise (None when greedy).
         allow_end: ``[B]`` bool, whether layer 0 may choose END at this frame.
 
@@ -112,7 +114,7 @@ def local_frame(
     code = None
     codes = []
     for q in range(model.num_codebooks):
-        h = local.transformer(local.step_input(base, q, code), cache=cache, start=q)
+        h = decoder.step(local.step_input(base, q, code), q)  # [B, D]
         logits = local.step_logits(h, q)  # [B, V + 1] for layer 0, [B, V] after
         if q == 0:
             logits[:, end_id] = logits[:, end_id].masked_fill(~allow_end, float("-inf"))
@@ -123,10 +125,10 @@ def local_frame(
     return torch.stack(codes, dim=1)
 
 
-def global_step(model: TTSModel, frame: torch.Tensor, positions: torch.Tensor, cache: KVCache, slot: int):
+def global_step(model: TTSModel, frame: torch.Tensor, positions: torch.Tensor, decoder: StepDecoder, slot: int):
     """Feed ``frame [B, Q]`` at cache ``slot`` (RoPE ``positions [B]``) → hidden ``[B, Dg]`` for the next frame."""
-    x = model.frame_emb(frame[:, :, None])  # [B, 1, D]
-    return model.global_model(x, positions=positions[:, None], cache=cache, start=slot)[:, -1]
+    x = model.frame_emb(frame[:, :, None])[:, 0]  # [B, D]
+    return decoder.step(x, slot, positions)
 
 
 @torch.inference_mode()
@@ -169,7 +171,8 @@ def generate_frames(
     prefix = prefix.to(device)
     horizon = max(max_frames)
     global_cache = KVCache.allocate(cfg.global_model, b, s + horizon, dtype, device, padded=prefix.padded)
-    local_cache = KVCache.allocate(cfg.local_model, b, q, dtype, device)
+    global_decoder = StepDecoder(model.global_model, global_cache)
+    local_decoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, b, q, dtype, device))
     noise = None if params.is_greedy else NoiseSource(seeds, device)
     frame_fn: Callable = local_frame
     step_fn: Callable = global_step
@@ -196,9 +199,9 @@ def generate_frames(
     pending, chunk_start = [], 0
     for t in range(horizon):
         if t > 0:
-            hidden = step_fn(model, previous, next_pos + (t - 1), global_cache, s + t - 1)
+            hidden = step_fn(model, previous, next_pos + (t - 1), global_decoder, s + t - 1)
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
-        frame = frame_fn(model, hidden, local_cache, params, gumbel, min_t <= t)  # [B, Q]
+        frame = frame_fn(model, hidden, local_decoder, params, gumbel, min_t <= t)  # [B, Q]
 
         running = lengths < 0
         stop = torch.zeros_like(running)
@@ -261,4 +264,9 @@ def generate(
     last = chunks[-1]
     lengths = [int(n) for n in last.lengths]
     codes = torch.cat([c.codes for c in chunks], dim=2)[:, :, : max(lengths)]
-    return GenerationOutput(codes=codes, lengths=lengths, reasons=last.reasons)
+    # a guard may cut a sequence back into frames of an earlier chunk: zero everything after each final length
+    after = (
+        torch.arange(codes.shape[2], device=codes.device)[None, :]
+        >= torch.tensor(lengths, device=codes.device)[:, None]
+    )
+    return GenerationOutput(codes=codes.masked_fill(after[:, None, :], 0), lengths=lengths, reasons=last.reasons)

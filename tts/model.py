@@ -110,17 +110,15 @@ class LocalModel(nn.Module):
 
     def step_input(self, base: torch.Tensor, q: int, prev_code: torch.Tensor | None) -> torch.Tensor:
         """Input of depth position ``q``: ``base [B, Q, D]`` from :meth:`frame_inputs` (+ the embedding of
-        ``prev_code [B]``, the code just chosen for layer q-1) → ``[B, 1, D]``."""
-        x = base[:, q : q + 1]
-        if q > 0:
-            x = x + self.code_emb(prev_code + (q - 1) * self.codebook_size)[:, None]
-        return x
+        ``prev_code [B]``, the code just chosen for layer q-1) → ``[B, D]``."""
+        if q == 0:
+            return base[:, 0]
+        return base[:, q] + self.code_emb(prev_code + (q - 1) * self.codebook_size)
 
     def step_logits(self, h: torch.Tensor, q: int) -> torch.Tensor:
-        """``[B, 1, D]`` local hidden at depth ``q`` → logits ``[B, V + 1]`` for layer 0 (END included) and
+        """``[B, D]`` local hidden at depth ``q`` → logits ``[B, V + 1]`` for layer 0 (END included) and
         ``[B, V]`` for finer layers (END is not in their vocabulary, so it is not even computed)."""
-        head = self.head[q] if q == 0 else self.head[q, :, : self.codebook_size]
-        return h[:, 0] @ head
+        return h @ (self.head[q] if q == 0 else self.head[q, :, : self.codebook_size])
 
 
 class TTSModel(nn.Module):
