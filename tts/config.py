@@ -72,7 +72,7 @@ class SamplingConfig:
 
     temperature: float | tuple[float, ...] = 0.8  # 0 = greedy; a list gives per-layer values
     top_k: int | tuple[int, ...] = 50  # 0 = off
-    top_p: float | tuple[float, ...] = 0.95  # 1.0 = off
+    top_p: float | tuple[float, ...] = (0.95, 1.0)  # 1.0 = off; default: nucleus on layer 0 only
     min_frames_per_symbol: float = 0.1  # END is forbidden before this many frames per target text symbol
     max_frames_per_symbol: float = 1.0  # generation stops at this many frames per symbol (+ margin) ...
     max_frames_margin: int = 10  # ... plus this many frames
@@ -107,7 +107,7 @@ class TTSConfig(ConfigMixin):
     global_model: TransformerConfig = field(default_factory=TransformerConfig)  # over text + frames
     local_model: TransformerConfig = field(  # over the Q layers of one frame
         default_factory=lambda: TransformerConfig(
-            num_layers=2, d_model=192, num_heads=3, dim_feedforward=512, norm="layer_norm"
+            num_layers=2, d_model=128, num_heads=2, dim_feedforward=512, norm="layer_norm"
         )
     )
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
