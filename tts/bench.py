@@ -33,7 +33,7 @@ from tts.config import TTSConfig
 from tts.generate import generate_frames
 from tts.model import TTSModel
 from tts.sampling import NoiseSource, SamplingParams, sample
-from tts.transformer import KVCache, Transformer
+from tts.transformer import KVCache, StepDecoder, Transformer
 
 LAYOUTS = {"a": "global-local 5 Hz x 32", "b": "global-local 50 Hz x 3", "c": "flat AR 160 tok/s"}
 CHUNK_SECONDS = 0.2  # the "first chunk" is this much audio for every layout
@@ -91,10 +91,14 @@ class Contestant:
         return self.cfg.frame_rate, self.cfg.frame_rate * self.cfg.num_codebooks
 
     @torch.inference_mode()
-    def run(self, work: Workload) -> tuple[float, float]:
-        """Generate ``work`` once; returns (total wall seconds, seconds until the first 200 ms chunk)."""
-        if self.key == "c":
-            return self._run_flat(work)
+    def run(self, work: Workload) -> tuple[float, float, float]:
+        """Generate ``work`` once; returns (total wall seconds, seconds until the first 200 ms chunk, process CPU
+        seconds)."""
+        cpu = time.process_time()
+        total, first = self._run_flat(work) if self.key == "c" else self._run_frames(work)
+        return total, first, time.process_time() - cpu
+
+    def _run_frames(self, work: Workload) -> tuple[float, float]:
         cfg = self.cfg
         frames = max(1, round(work.seconds * cfg.frame_rate))
         chunk = max(1, round(CHUNK_SECONDS * cfg.frame_rate))
@@ -132,19 +136,18 @@ class Contestant:
         noise = NoiseSource(range(work.batch)) if not params.is_greedy else None
         start = time.perf_counter()
         cache = KVCache.allocate(cfg.global_model, work.batch, prefix.shape[1] + tokens)
-        hidden = model.transformer(model.embed(prefix), cache=cache)[:, -1:]
+        hidden = model.transformer(model.embed(prefix), cache=cache)[:, -1]
+        decoder = StepDecoder(model.transformer, cache)
         first, position = None, prefix.shape[1]
         for t in range(tokens):
-            logits = model.head(hidden[:, 0])  # [B, Q * V + 1]
+            logits = model.head(hidden)  # [B, Q * V + 1]
             gumbel = noise.gumbel(logits.shape[-1]) if noise is not None else None
             token = sample(logits, params.temperature[0], params.top_k[0], params.top_p[0], gumbel)
             if (t + 1) % chunk == 0:
                 token.tolist()  # the per-chunk host read a streaming consumer does
                 first = first if first is not None else time.perf_counter() - start
             if t + 1 < tokens:
-                hidden = model.transformer(
-                    model.embed(token[:, None] + cfg.text_vocab_size), cache=cache, start=position
-                )
+                hidden = decoder.step(model.embed(token + cfg.text_vocab_size), position)
                 position += 1
         return time.perf_counter() - start, first if first is not None else time.perf_counter() - start
 
@@ -162,6 +165,7 @@ class SpeedRow:
     local_steps: float  # per second of audio
     total_s: float  # median wall time of one run
     first_chunk_s: float  # median time to the first 200 ms chunk (prefill included)
+    cpu_s: float  # median process CPU time of one run (all threads)
     rounds: tuple[float, ...]
 
     @property
@@ -184,7 +188,7 @@ def time_interleaved(
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     jobs = [(c, b) for c in contestants for b in batches]
-    runs: list[list[tuple[float, float]]] = [[] for _ in jobs]
+    runs: list[list[tuple[float, float, float]]] = [[] for _ in jobs]
     with tqdm(total=(warmup + repeats) * len(jobs), desc="bench tts", unit="run", disable=not progress) as bar:
         for r in range(warmup + repeats):
             shift = r % len(jobs)
@@ -198,19 +202,20 @@ def time_interleaved(
     rows = []
     for (contestant, batch), timings in zip(jobs, runs, strict=True):
         g, loc = contestant.steps_per_second()
-        totals = tuple(t for t, _ in timings)
+        totals = tuple(t for t, _, _ in timings)
         rows.append(
             SpeedRow(
-                contestant.key,
-                contestant.name,
-                batch,
-                work.seconds,
-                contestant.num_parameters,
-                g,
-                loc,
-                statistics.median(totals),
-                statistics.median(f for _, f in timings),
-                totals,
+                key=contestant.key,
+                name=contestant.name,
+                batch=batch,
+                seconds=work.seconds,
+                num_parameters=contestant.num_parameters,
+                global_steps=g,
+                local_steps=loc,
+                total_s=statistics.median(totals),
+                first_chunk_s=statistics.median(f for _, f, _ in timings),
+                cpu_s=statistics.median(c for _, _, c in timings),
+                rounds=totals,
             )
         )
     return rows
@@ -234,7 +239,8 @@ def codec_stream_cost(codec, seconds: float, repeats: int = 3) -> tuple[float, f
 
 @dataclass(frozen=True)
 class FrameProfile:
-    """Where the time of one (a) frame goes (medians, milliseconds, batch 1)."""
+    """Where the time of one (a) frame goes (medians of process CPU time, milliseconds, batch 1). CPU time, not
+    wall time: on a shared machine other processes stretch wall times at random, which would blur a breakdown."""
 
     global_step_ms: float
     local_frame_ms: float  # Q local steps including sampling
@@ -252,7 +258,8 @@ def profile_frame(model: TTSModel, params: SamplingParams, context: int = 200, r
     q = cfg.num_codebooks
     gcache = KVCache.allocate(cfg.global_model, 1, context + 1)
     model.global_model(torch.randn(1, context, cfg.global_model.d_model), cache=gcache)
-    lcache = KVCache.allocate(cfg.local_model, 1, q)
+    gdecoder = StepDecoder(model.global_model, gcache)
+    ldecoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, 1, q))
     hidden = torch.randn(1, cfg.global_model.d_model)
     allow = torch.ones(1, dtype=torch.bool)
     frame = torch.zeros(1, q, dtype=torch.long)
@@ -263,15 +270,15 @@ def profile_frame(model: TTSModel, params: SamplingParams, context: int = 200, r
         fn()
         times = []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             fn()
-            times.append((time.perf_counter() - t0) * 1e3)
+            times.append((time.process_time() - t0) * 1e3)
         return statistics.median(times)
 
     return FrameProfile(
-        global_step_ms=median_ms(lambda: global_step(model, frame, torch.tensor([context]), gcache, context)),
-        local_frame_ms=median_ms(lambda: local_frame(model, hidden, lcache, params, gumbel, allow)),
-        local_greedy_ms=median_ms(lambda: local_frame(model, hidden, lcache, greedy, None, allow)),
+        global_step_ms=median_ms(lambda: global_step(model, frame, torch.tensor([context]), gdecoder, context)),
+        local_frame_ms=median_ms(lambda: local_frame(model, hidden, ldecoder, params, gumbel, allow)),
+        local_greedy_ms=median_ms(lambda: local_frame(model, hidden, ldecoder, greedy, None, allow)),
         num_codebooks=q,
         frame_rate=cfg.frame_rate,
     )

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stream", action="store_true", help="generate chunk by chunk and print the first-chunk latency")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the generation steps (slow first call)")
     p.set_defaults(func=run_synthesize)
 
     try:
@@ -118,6 +119,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tts = TTS.from_pretrained(args.model, device=args.device)
+    tts.compile = args.compile
     options = dict(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, max_seconds=args.max_seconds, seed=args.seed
     )

@@ -65,6 +65,7 @@ class TTS:
         self.model, self.frontend, self.codec = model.eval(), frontend, codec.eval()
         self.codec_dir = codec_dir
         self.codec_release_id = codec.release_id
+        self.compile = False  # torch.compile the generation step functions (first call compiles: minutes on CPU)
         self._silence: torch.Tensor | None = None
 
     @property
@@ -197,9 +198,8 @@ class TTS:
     def _generate(self, ids, lengths, prompts, params, max_seconds, seeds, **kwargs):
         prefix = build_prefix(ids, prompts, self.config.num_codebooks, lengths)
         low, high = length_limits(lengths, self.config.sampling, self.config.frame_rate, max_seconds)
-        return prefix, dict(
-            params=params, seeds=seeds, min_frames=low, max_frames=high, silence_codes=self._silence_codes(), **kwargs
-        )
+        options = dict(params=params, seeds=seeds, min_frames=low, max_frames=high, compile=self.compile)
+        return prefix, dict(options, silence_codes=self._silence_codes(), **kwargs)
 
     # ------------------------------------------------------------------------------------------ synthesis
     @torch.inference_mode()
@@ -312,7 +312,9 @@ class TTS:
         chunk_frames: int = 1,
     ) -> Iterator[torch.Tensor]:
         """Yield ``[1, n]`` audio chunks as soon as they are generated (``chunk_frames`` frames each, sentence by
-        sentence). The concatenation equals :meth:`synthesize` with the same arguments."""
+        sentence). The concatenation equals :meth:`synthesize` with the same arguments whenever sentences end with
+        END or at their length limit; when the repetition/silence guard stops a stuck sentence, offline synthesis
+        trims the stuck tail while a stream has already played it."""
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         params, limit = self._settings(temperature, top_k, top_p, max_seconds)
