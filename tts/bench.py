@@ -132,7 +132,7 @@ class Contestant:
         prefix = torch.randint(
             0, model.embed.num_embeddings, (work.batch, work.text_symbols + prompt_tokens), generator=g
         )
-        params = SamplingParams.create(1, cfg.sampling, **self.params)
+        params = SamplingParams.create(cfg.num_codebooks, cfg.sampling, **self.params)  # tokens use layer 0's
         noise = NoiseSource(range(work.batch)) if not params.is_greedy else None
         start = time.perf_counter()
         cache = KVCache.allocate(cfg.global_model, work.batch, prefix.shape[1] + tokens)
