@@ -69,26 +69,28 @@ def _tuple(value):
 
 
 class NoiseSource:
-    """Per-sequence Gumbel noise from one ``torch.Generator`` per sequence.
+    """Per-sequence Gumbel noise from one ``torch.Generator`` per sequence, on the device that uses it (a CPU draw
+    copied to a GPU every frame would serialise the loop).
 
     Args:
         seeds: one seed per batch item (item i of a batch == a batch of one with ``seeds[i]``).
-        device: where the noise is used (drawn on CPU, where generators are cheap and deterministic).
+        device: where the noise is drawn and used. Draws are deterministic per device type (CPU and CUDA
+            generators are different algorithms).
     """
 
     def __init__(self, seeds: Sequence[int], device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
         self.generators = []
         for s in seeds:
-            g = torch.Generator(device="cpu")
+            g = torch.Generator(device=self.device)
             g.manual_seed(int(s))
             self.generators.append(g)
-        self.device = torch.device(device)
 
     def gumbel(self, *shape: int) -> torch.Tensor:
         """``[B, *shape]`` standard Gumbel noise."""
-        u = torch.stack([torch.rand(shape, generator=g) for g in self.generators])
+        u = torch.stack([torch.rand(shape, generator=g, device=self.device) for g in self.generators])
         tiny = torch.finfo(u.dtype).tiny
-        return (-torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-7)))).to(self.device)
+        return -torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-7)))
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
