@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--slim-state",
         default=None,
         metavar="PATH",
-        help="also write a slim training state (no optimizer moments, ~1/3 the size) that --resume accepts",
+        help="also write a slim training state (fp16 weights, no optimizer moments) that --resume accepts",
     )
     p.set_defaults(func=_export)
 
@@ -89,7 +89,10 @@ def _export(args: argparse.Namespace) -> int:
     if args.slim_state:
         from codec.atomic import torch_save_atomic
 
+        # No Adam moments, and fp16 weights (load_state_dict upcasts): ~30 MB instead of 159 MB for the small codec.
         slim = {k: v for k, v in state.items() if k not in ("opt_g", "opt_d")}
+        for key in ("model", "disc"):
+            slim[key] = {n: t.half() if t.is_floating_point() else t for n, t in state[key].items()}
         torch_save_atomic(slim, args.slim_state)
         print(f"slim training state -> {args.slim_state} (copy to EXP/checkpoints/step_N.pt, then --resume)")
     print(f"exported step {state['step']} of {exp} -> {out} ({model.num_parameters():,} parameters)")
