@@ -63,6 +63,24 @@ def _run_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_merge(args: argparse.Namespace) -> int:
+    import os
+    from dataclasses import replace
+    from pathlib import Path
+
+    from codec.manifest import merge, read_manifest, total_hours, write_manifest
+
+    out = Path(args.out)
+    if out.resolve() in {Path(m).resolve() for m in args.manifests}:
+        raise ValueError(f"{out} is also an input; write the merged manifest to a new file")
+    merged = merge(*(read_manifest(m) for m in args.manifests))
+    # Audio paths are stored relative to the new manifest's folder, so the corpus folder can still be moved.
+    merged = [replace(u, audio=os.path.relpath(u.audio, out.parent.absolute())) for u in merged]
+    write_manifest(out, merged)
+    print(f"{out}: {len(merged)} utterances, {total_hours(merged):.2f} h from {len(args.manifests)} manifests")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` command and its per-source subcommands."""
     parser = subparsers.add_parser(
@@ -107,3 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     syn.add_argument("--report", default=None, help="also write the markdown report here, e.g. docs/corpus.md")
     syn.set_defaults(func=_run_synthetic)
+    mrg = sources.add_parser(
+        "merge",
+        help="concatenate manifests into one (e.g. several LibriTTS training subsets)",
+        description="Concatenate JSONL manifests, dropping identical duplicates; an id naming two different "
+        "utterances is an error. Audio paths are rewritten relative to the output's folder.",
+    )
+    mrg.add_argument("out", metavar="OUT.jsonl", help="merged manifest to write (atomically)")
+    mrg.add_argument("manifests", metavar="IN.jsonl", nargs="+", help="manifests to merge, in order")
+    mrg.set_defaults(func=_run_merge)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Train the published-size 5 Hz codec (configs/codec/paper.yaml, 154 M parameters) on LibriTTS with GPUs:
+#   1 prepare (manifests per subset + a merged train.jsonl)  2 train (configs/codec/train_gpu.yaml, bf16)
+#   3 export (fp32 release -> models/ucodec-5hz)  4 eval (test-clean at 8/16/32 layers)
+#
+#   recipes/libritts/run_codec.sh /data/LibriTTS --num-processes 8        # 8 GPUs via accelerate launch
+#   recipes/libritts/run_codec.sh /data/LibriTTS_R --flavour libritts-r --dry-run
+#
+# --num-processes N > 1 launches `accelerate launch --multi_gpu --num_processes N` (also CPU DDP on a CPU box).
+# Re-running continues: finished stages are skipped and training resumes. Options: --help.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PY="${PYTHON:-}"
+if [[ -z "$PY" ]]; then
+    if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
+fi
+cd "$REPO"
+exec "$PY" -m recipes.codec_recipe libritts "$@"

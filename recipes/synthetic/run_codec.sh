@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Reproduce the shipped codec models/ucodec-5hz-small from scratch on 2 CPU cores:
+#   1 prepare (ucodec prepare synthetic data/synth --hours 10)  2 train (configs/codec/small.yaml + train_cpu.yaml)
+#   3 export (fp16 release)  4 eval (test-unseen at 8/16/32 layers -> docs/codec_eval)
+#
+#   bash recipes/synthetic/install.sh            # once: the speech engines (Debian + PyPI)
+#   recipes/synthetic/run_codec.sh [--stage N] [--stop-stage M] [--dry-run] [--max-steps S] [--set train.lr=...]
+#
+# Re-running continues: finished stages are skipped and training resumes from its newest checkpoint.
+# Options: python -m recipes.codec_recipe synthetic --help. Notes and numbers: docs/codec_training.md.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PY="${PYTHON:-}"
+if [[ -z "$PY" ]]; then
+    if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
+fi
+cd "$REPO"
+exec "$PY" -m recipes.codec_recipe synthetic "$@"

@@ -1,0 +1,147 @@
+"""End-to-end recipes (recipes/codec_recipe.py, recipes/stages.py) and ``ucodec prepare merge``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from codec.cli import main as ucodec
+from codec.manifest import read_manifest
+from recipes.codec_recipe import main as codec_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fake_libritts(root: Path, seconds: float = 1.5) -> None:
+    """A LibriTTS-shaped tree: two training subsets, dev-clean and test-clean, 24 kHz wavs with transcripts."""
+    rng = np.random.default_rng(0)
+    for subset, spk in (
+        ("train-clean-100", "19"),
+        ("train-clean-360", "26"),
+        ("dev-clean", "84"),
+        ("test-clean", "61"),
+    ):
+        chapter = root / subset / spk / "198"
+        chapter.mkdir(parents=True)
+        for i in range(3):
+            stem = f"{spk}_198_000000_00000{i}"
+            sf.write(
+                chapter / f"{stem}.wav", (0.1 * rng.standard_normal(int(seconds * 24000))).astype(np.float32), 24000
+            )
+            (chapter / f"{stem}.normalized.txt").write_text(f"Sentence number {i}.", encoding="utf-8")
+
+
+def test_dry_run_prints_every_stage_and_touches_nothing(tmp_path, capsys):
+    data, exp = tmp_path / "synth", tmp_path / "exp"
+    code = codec_recipe(
+        ["synthetic", "--data", str(data), "--exp", str(exp), "--model", str(tmp_path / "m"), "--dry-run"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("--- stage")]
+    assert [line.split("(")[1].split(")")[0] for line in lines] == ["prepare", "train", "export", "eval"]
+    assert "ucodec prepare synthetic" in lines[0] and "--hours 10" in lines[0]
+    assert "--config configs/codec/small.yaml" in lines[1] and "--resume" not in lines[1]
+    assert "--num-codebooks 8,16,32" in lines[3] and "test-unseen.jsonl" in lines[3]
+    assert not data.exists() and not exp.exists()
+
+
+def test_multi_process_training_goes_through_accelerate(tmp_path, capsys):
+    code = codec_recipe(
+        ["libritts", str(tmp_path / "src"), "--data", str(tmp_path / "d"), "--num-processes", "4", "--dry-run"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    train = next(line for line in out.splitlines() if "(train)" in line)
+    assert "accelerate.commands.launch --multi_gpu --num_processes 4 -m codec.cli train-codec" in train
+    assert "--cpu" not in train.split("codec.cli")[0]  # accelerate's --cpu would silently run one process
+    prepare = next(line for line in out.splitlines() if "(prepare)" in line)
+    assert "prepare merge" in prepare and "train-other-500.jsonl" in prepare
+
+
+def test_bad_stage_range_is_a_clear_error(tmp_path, capsys):
+    assert codec_recipe(["synthetic", "--data", str(tmp_path), "--stage", "3", "--stop-stage", "9"]) == 2
+    assert "stages are numbered 1..4" in capsys.readouterr().err
+
+
+def test_libritts_recipe_runs_on_a_fake_tree_and_resumes(tmp_path, capsys):
+    """prepare (per-subset manifests + merged train.jsonl) → 2 tiny training steps → export; a re-run skips work."""
+    src, data, exp, model = tmp_path / "LibriTTS", tmp_path / "data", tmp_path / "exp", tmp_path / "model"
+    _fake_libritts(src)
+    args = ["libritts", str(src), "--data", str(data), "--exp", str(exp), "--model", str(model)]
+    args += ["--train-parts", "train-clean-100,train-clean-360", "--workers", "1"]
+    args += [
+        "--config",
+        str(ROOT / "configs/codec/tiny.yaml"),
+        "--train-config",
+        str(ROOT / "configs/codec/train_cpu.yaml"),
+    ]
+    args += ["--max-steps", "2", "--set", "train.batch_size=2", "--set", "train.crop_seconds=1.0"]
+    args += ["--set", "train.eval_every=0", "--set", "train.num_workers=0", "--set", "train.warmup_steps=1"]
+    assert codec_recipe([*args, "--stop-stage", "3"]) == 0
+    train = read_manifest(data / "train.jsonl")
+    assert {u.speaker for u in train} == {"19", "26"} and len(train) == 6
+    assert all(Path(u.audio).is_file() for u in train)
+    assert json.loads((model / "config.json").read_text())["kind"] == "codec"
+    assert (model / ".exported_step").read_text().strip() == "2"
+    capsys.readouterr()
+
+    assert codec_recipe([*args, "--stage", "2", "--stop-stage", "4", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "(train): " in out and "--resume" in out  # training would continue from step 2, not restart
+    assert "(export): already done" in out
+    assert "test-clean.jsonl" in out
+
+
+def test_prepare_merge_writes_relative_paths_and_refuses_conflicts(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    (corpus / "wavs").mkdir(parents=True)
+    rows = []
+    for i in range(3):
+        sf.write(corpus / "wavs" / f"u{i}.wav", np.zeros(1600, np.float32), 16000)
+        rows.append(
+            {
+                "id": f"u{i}",
+                "audio": f"wavs/u{i}.wav",
+                "text": "hi",
+                "speaker": "s",
+                "duration": 0.1,
+                "sample_rate": 16000,
+            }
+        )
+    (corpus / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    (corpus / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[1:]))  # u1 in both: kept once
+    out = tmp_path / "merged" / "all.jsonl"
+    out.parent.mkdir()
+    assert ucodec(["prepare", "merge", str(out), str(corpus / "a.jsonl"), str(corpus / "b.jsonl")]) == 0
+    merged = read_manifest(out, resolve=False)
+    assert [u.id for u in merged] == ["u0", "u1", "u2"]
+    assert all(not os.path.isabs(u.audio) for u in merged)
+    assert all(Path(u.audio).is_file() for u in read_manifest(out))
+
+    rows[1]["text"] = "something else"
+    (corpus / "c.jsonl").write_text(json.dumps(rows[1]) + "\n")
+    before = out.read_bytes()
+    assert ucodec(["prepare", "merge", str(out), str(corpus / "a.jsonl"), str(corpus / "c.jsonl")]) == 2
+    assert "names two different utterances" in capsys.readouterr().err
+    assert out.read_bytes() == before  # a failed merge leaves the old output untouched
+    assert ucodec(["prepare", "merge", str(corpus / "a.jsonl"), str(corpus / "a.jsonl")]) == 2
+
+
+def test_shell_wrappers_forward_to_the_recipe(tmp_path):
+    for script, extra in (("recipes/synthetic/run_codec.sh", []), ("recipes/libritts/run_codec.sh", [str(tmp_path)])):
+        proc = subprocess.run(
+            ["bash", str(ROOT / script), *extra, "--dry-run", "--data", str(tmp_path / "d")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHON": sys.executable},
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count("--- stage") == 4
