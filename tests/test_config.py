@@ -60,3 +60,18 @@ def test_inconsistent_hops_are_rejected():
         CodecConfig.load(TINY, ["decoder=seanet", "seanet.ratios=[8, 8, 5, 5]"])  # 1600 vs the encoder's 3200
     with pytest.raises(ValueError, match="multiple"):
         CodecConfig.load(TINY, ["mel.mel_hop=100"])  # hop 2000 is not a multiple of the iSTFT hop 160
+
+
+def test_yaml_1_1_words_stay_strings(tmp_path):
+    """``no``/``off``/``yes``/``on`` are strings (YAML 1.2), so ``mixed_precision=no`` reaches its Literal check."""
+    from codec.configio import dump_yaml, load_config, read_mapping
+    from codec.train_config import CodecExperimentConfig, TrainConfig
+
+    assert apply_overrides({}, ["a=no", "b=on", "c=true", "d=False"]) == {"a": "no", "b": "on", "c": True, "d": False}
+    path = tmp_path / "exp.yaml"
+    path.write_text("train:\n  mixed_precision: no\n", encoding="utf-8")
+    cfg = load_config(CodecExperimentConfig, path, ["train.mixed_precision=no"])
+    assert cfg.train.mixed_precision == "no"
+    dumped = tmp_path / "dumped.yaml"
+    dumped.write_text(dump_yaml(TrainConfig()), encoding="utf-8")
+    assert read_mapping(dumped)["mixed_precision"] == "no"  # and a dump reads back the same
