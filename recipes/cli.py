@@ -63,21 +63,54 @@ def _run_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_merge(args: argparse.Namespace) -> int:
+def _write_relative(out, utterances: list) -> None:  # noqa: ANN001 - Path, list[Utterance]
+    """Write a manifest whose audio paths are relative to its own folder (so the corpus folder can be moved)."""
     import os
     from dataclasses import replace
+
+    from codec.manifest import write_manifest
+
+    folder = out.parent.absolute()
+    write_manifest(out, [replace(u, audio=os.path.relpath(u.audio, folder)) for u in utterances])
+
+
+def _run_merge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from codec.manifest import merge, read_manifest, total_hours, write_manifest
+    from codec.manifest import merge, read_manifest, total_hours
 
     out = Path(args.out)
     if out.resolve() in {Path(m).resolve() for m in args.manifests}:
         raise ValueError(f"{out} is also an input; write the merged manifest to a new file")
     merged = merge(*(read_manifest(m) for m in args.manifests))
-    # Audio paths are stored relative to the new manifest's folder, so the corpus folder can still be moved.
-    merged = [replace(u, audio=os.path.relpath(u.audio, out.parent.absolute())) for u in merged]
-    write_manifest(out, merged)
+    _write_relative(out, merged)
     print(f"{out}: {len(merged)} utterances, {total_hours(merged):.2f} h from {len(args.manifests)} manifests")
+    return 0
+
+
+def _run_filter(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from codec.manifest import filter_by_duration, read_manifest, total_hours
+
+    src, out = Path(args.manifest), Path(args.out)
+    if out.resolve() == src.resolve():
+        raise ValueError(f"{out} is the input; write the filtered manifest to a new file")
+    try:
+        exclude = re.compile(args.exclude_speakers) if args.exclude_speakers else None
+    except re.error as exc:
+        raise ValueError(f"--exclude-speakers {args.exclude_speakers!r} is not a regular expression ({exc})") from None
+    utts = read_manifest(src)
+    kept = filter_by_duration(utts, args.min_seconds, args.max_seconds)
+    if exclude is not None:
+        kept = [u for u in kept if not exclude.search(u.speaker)]
+    _write_relative(out, kept)
+    dropped = sorted({u.speaker for u in utts} - {u.speaker for u in kept})
+    print(
+        f"{out}: kept {len(kept)} of {len(utts)} utterances ({total_hours(kept):.2f} h); "
+        f"speakers dropped entirely: {', '.join(dropped) or 'none'}"
+    )
     return 0
 
 
@@ -134,3 +167,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mrg.add_argument("out", metavar="OUT.jsonl", help="merged manifest to write (atomically)")
     mrg.add_argument("manifests", metavar="IN.jsonl", nargs="+", help="manifests to merge, in order")
     mrg.set_defaults(func=_run_merge)
+    flt = sources.add_parser(
+        "filter",
+        help="keep the utterances of a manifest within a duration window and/or drop speakers",
+        description="Write a subset of a manifest, e.g. a TTS training list without hard-to-understand "
+        "voices: ucodec prepare filter data/synth/train.jsonl data/synth/train-tts.jsonl --exclude-speakers '^mbrola-'",
+    )
+    flt.add_argument("manifest", metavar="IN.jsonl", help="manifest to filter")
+    flt.add_argument("out", metavar="OUT.jsonl", help="filtered manifest (audio paths relative to its folder)")
+    flt.add_argument("--min-seconds", type=float, default=0.0, help="shortest kept utterance (default 0)")
+    flt.add_argument("--max-seconds", type=float, default=float("inf"), help="longest kept utterance (default: any)")
+    flt.add_argument("--exclude-speakers", default=None, metavar="REGEX", help="drop speakers whose id matches")
+    flt.set_defaults(func=_run_filter)

@@ -145,3 +145,44 @@ def test_shell_wrappers_forward_to_the_recipe(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.count("--- stage") == 4
+
+
+def test_prepare_filter_drops_speakers_and_durations(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    (corpus / "wavs").mkdir(parents=True)
+    rows = [
+        {
+            "id": f"{spk}-{i}",
+            "audio": f"wavs/{spk}-{i}.wav",
+            "text": "hi",
+            "speaker": spk,
+            "duration": dur,
+            "sample_rate": 16000,
+        }
+        for spk in ("flite-awb", "mbrola-de1-en")
+        for i, dur in enumerate((1.0, 3.0, 30.0))
+    ]
+    (corpus / "all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "elsewhere" / "kept.jsonl"
+    out.parent.mkdir()
+    args = ["prepare", "filter", str(corpus / "all.jsonl"), str(out), "--exclude-speakers", "^mbrola-"]
+    assert ucodec([*args, "--min-seconds", "2", "--max-seconds", "20"]) == 0
+    assert "speakers dropped entirely: mbrola-de1-en" in capsys.readouterr().out
+    kept = read_manifest(out)
+    assert [u.id for u in kept] == ["flite-awb-1"]
+    assert Path(kept[0].audio).resolve() == (corpus / "wavs" / "flite-awb-1.wav").resolve()  # still the same audio
+    assert ucodec([*args[:4], "--exclude-speakers", "(["]) == 2
+    assert "not a regular expression" in capsys.readouterr().err
+
+
+def test_tts_recipe_dry_run(tmp_path, capsys):
+    from recipes.tts_recipe import main as tts_recipe
+
+    exp = tmp_path / "exp"
+    assert tts_recipe(["--data", str(tmp_path / "synth"), "--exp", str(exp), "--dry-run", "--eval-limit", "5"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("--- stage")]
+    assert [line.split("(")[1].split(")")[0] for line in lines] == ["filter", "tokenize", "train", "export", "eval"]
+    assert lines[0].count("prepare filter") == 3 and "mbrola-(af|de|fr|hu|nl|pl|sw)" in lines[0]
+    assert "--codec models/ucodec-5hz-small" in lines[2] and "--config configs/tts/small.yaml" in lines[2]
+    assert "test-seen-tts.jsonl" in lines[4] and "test-unseen.jsonl" in lines[4] and "--limit 5" in lines[4]
+    assert not exp.exists()
