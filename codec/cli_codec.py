@@ -45,12 +45,12 @@ def _load_codec(args: argparse.Namespace):
 
 
 def _encode(args: argparse.Namespace) -> int:
-    """Encode an audio file into 5 Hz RVQ codes."""
+    """Encode an audio file into 5 Hz RVQ codes (streamed in chunks: memory stays bounded for any length)."""
     import numpy as np
     import torch
 
     from codec.atomic import atomic_path, safetensors_save_atomic
-    from codec.audio import load_audio
+    from codec.chunked_encode import encode_file
     from codec.hy_tokenizer import flat_dtype, flatten_codes
 
     out = Path(args.output)
@@ -59,8 +59,13 @@ def _encode(args: argparse.Namespace) -> int:
     if args.format == "codes" and out.suffix != ".safetensors":
         raise ValueError(f"{out}: the default layout is written as .safetensors; use --format hy for .npy/.pt")
     codec = _load_codec(args)
-    wav = load_audio(args.input, codec.sample_rate)
-    codes = codec.encode(wav[None].to(args.device), num_codebooks=args.num_codebooks)[0].cpu()  # [Q, F]
+    n = args.num_codebooks
+    if n is not None and not 1 <= n <= codec.num_codebooks:
+        raise ValueError(f"--num-codebooks: num_codebooks must be between 1 and {codec.num_codebooks}, got {n}")
+    # Streamed in chunks: an hour of audio is encoded in bounded memory, with the codes of a whole-file encode.
+    # RVQ layers are a prefix, so keeping the first n rows equals encoding with n layers.
+    encoded = encode_file(codec, args.input)
+    codes = encoded.codes[:n]  # [Q, F]
     if args.format == "hy":
         flat = flatten_codes(codes, codec.codebook_size)
         with atomic_path(out) as tmp:
@@ -77,7 +82,7 @@ def _encode(args: argparse.Namespace) -> int:
             "codebook_size": str(codec.codebook_size),
         }
         safetensors_save_atomic({"codes": codes.to(flat_dtype(1, codec.codebook_size))}, out, metadata=meta)
-    seconds = wav.shape[-1] / codec.sample_rate
+    seconds = encoded.num_samples / codec.sample_rate
     print(f"{args.input}: {seconds:.2f} s -> {codes.shape[1]} frames x {codes.shape[0]} codebooks -> {out}")
     return 0
 
