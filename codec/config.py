@@ -82,6 +82,8 @@ class TransformerConfig:
     max_period: float = 10000.0  # RoPE base
 
     def __post_init__(self) -> None:
+        if self.num_layers and self.num_heads < 1:
+            raise ValueError(f"transformer.num_heads must be >= 1, got {self.num_heads}")
         if self.num_layers and self.d_model % self.num_heads:
             raise ValueError(f"transformer.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
         if self.num_layers and (self.d_model // self.num_heads) % 2:
