@@ -111,6 +111,8 @@ def read_codes(path: str | Path, num_codebooks: int, codebook_size: int):
             codes = data["codes"]
             if codes.dim() != 2:
                 raise ValueError(f"{p}: codes must be [Q, F], got {tuple(codes.shape)}")
+            if codes.is_floating_point() or codes.dtype == torch.bool:  # .long() would silently truncate floats
+                raise ValueError(f"{p}: codes must be integers, got dtype {codes.dtype}")
             return codes.long()
         if p.suffix == ".npy":
             flat = torch.from_numpy(np.load(p, allow_pickle=False))

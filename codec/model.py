@@ -112,11 +112,11 @@ class Codec(nn.Module):
         if not isinstance(wav, torch.Tensor) or wav.dim() != 3 or wav.shape[1] != 1:
             shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
             raise ValueError(f"expected a waveform of shape [B, 1, T], got {shape}")
-        if wav.shape[-1] == 0:
-            raise ValueError("cannot encode an empty waveform (T = 0)")
+        if wav.shape[-1] == 0 or wav.shape[0] == 0:
+            raise ValueError(f"cannot encode an empty waveform (shape {tuple(wav.shape)})")
         if not wav.is_floating_point():
             raise ValueError(f"expected a float waveform, got dtype {wav.dtype}")
-        return wav
+        return wav.to(next(self.parameters()).dtype)  # float64 input would fail in the first matmul
 
     def _check_codes(self, codes: torch.Tensor) -> torch.Tensor:
         if not isinstance(codes, torch.Tensor) or codes.dim() != 3:
@@ -124,13 +124,16 @@ class Codec(nn.Module):
             raise ValueError(f"expected codes of shape [B, Q, F], got {shape}")
         if codes.is_floating_point() or codes.dtype == torch.bool or codes.is_complex():
             raise ValueError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+        codes = codes.long()  # before the range check: uint8 codes compared with 256 would wrap around
         if not 1 <= codes.shape[1] <= self.num_codebooks:
             raise ValueError(f"codes have {codes.shape[1]} codebooks; this model has 1 to {self.num_codebooks}")
+        if codes.shape[0] == 0 or codes.shape[2] == 0:
+            raise ValueError(f"cannot decode empty codes (shape {tuple(codes.shape)}); need B >= 1 and F >= 1")
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
             raise ValueError(
                 f"code values must be in [0, {self.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
             )
-        return codes.long()
+        return codes
 
     def pad(self, wav: torch.Tensor) -> torch.Tensor:
         """Right-pad ``[B, 1, T]`` with zeros to ``ceil(T / hop) * hop``."""
@@ -160,7 +163,13 @@ class Codec(nn.Module):
     # ------------------------------------------------------------------------------------------ inference
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
-        """wav ``[B, 1, T]`` float → codes ``[B, Q, ceil(T / hop)]`` long (``Q = num_codebooks or all``)."""
+        """wav ``[B, 1, T]`` float → codes ``[B, Q, ceil(T / hop)]`` long (``Q = num_codebooks or all``).
+
+        Raises:
+            ValueError: not ``[B, 1, T]`` float, empty, or NaN/Inf samples (which would give meaningless codes).
+        """
+        if isinstance(wav, torch.Tensor) and not torch.isfinite(wav).all():
+            raise ValueError("cannot encode a waveform with NaN or Inf samples")
         return self.quantizer.encode(self.encode_latent(wav), num_codebooks)
 
     @torch.inference_mode()
