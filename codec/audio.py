@@ -8,7 +8,7 @@ names the path and the problem.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,19 +141,30 @@ def save_audio(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int = 16
     Raises:
         ValueError: unknown extension, more than one channel, or non-finite samples.
     """
+    return save_audio_chunks(path, [wav], sample_rate)
+
+
+def save_audio_chunks(path: str | os.PathLike, chunks: Iterable[torch.Tensor], sample_rate: int = 16000) -> Path:
+    """Write consecutive mono chunks (each ``[1, t]`` or ``[t]``) as one file, atomically, holding one chunk at a
+    time in memory (an hour of decoded audio never exists as one tensor). Formats as :func:`save_audio`.
+
+    Raises:
+        ValueError: unknown extension, more than one channel, or non-finite samples; nothing is written then.
+    """
     p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ValueError(f"{p}: unsupported output format {p.suffix!r}; use one of {sorted(SAVE_FORMATS)}")
-    wav = wav.detach().float().cpu()
-    if wav.dim() == 2 and wav.shape[0] == 1:
-        wav = wav[0]
-    if wav.dim() != 1:
-        raise ValueError(f"save_audio expects a mono [1, T] or [T] tensor, got shape {tuple(wav.shape)}")
-    if not torch.isfinite(wav).all():
-        raise ValueError(f"{p}: refusing to write audio with NaN or Inf samples")
-    data = wav.clamp(-1.0, 1.0).numpy()
     subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
-    with atomic_path(p) as tmp:
-        sf.write(str(tmp), data, sample_rate, format=fmt, subtype=subtype)
+    # SoundFile closes before atomic_path renames; an error in any chunk removes the temporary file.
+    with atomic_path(p) as tmp, sf.SoundFile(str(tmp), "w", sample_rate, 1, format=fmt, subtype=subtype) as fh:
+        for wav in chunks:
+            wav = wav.detach().float().cpu()
+            if wav.dim() == 2 and wav.shape[0] == 1:
+                wav = wav[0]
+            if wav.dim() != 1:
+                raise ValueError(f"save_audio expects a mono [1, T] or [T] tensor, got shape {tuple(wav.shape)}")
+            if not torch.isfinite(wav).all():
+                raise ValueError(f"{p}: refusing to write audio with NaN or Inf samples")
+            fh.write(wav.clamp(-1.0, 1.0).numpy())
     return p

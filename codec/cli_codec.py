@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 CODE_SUFFIXES = (".safetensors", ".npy", ".pt")
+DECODE_CHUNK_FRAMES = 300  # frames decoded at a time (60 s at 5 Hz)
 
 
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
@@ -130,17 +131,19 @@ def read_codes(path: str | Path, num_codebooks: int, codebook_size: int):
 
 
 def _decode(args: argparse.Namespace) -> int:
-    """Decode codes (either layout) into a waveform at the codec's rate."""
-    from codec.audio import SAVE_FORMATS, save_audio
+    """Decode codes (either layout) into a waveform at the codec's rate (in chunks: bounded memory)."""
+    from codec.audio import SAVE_FORMATS, save_audio_chunks
 
     out = Path(args.output)
     if out.suffix.lower() not in SAVE_FORMATS:
         raise ValueError(f"{out}: unsupported output format {out.suffix!r}; use one of {sorted(SAVE_FORMATS)}")
     codec = _load_codec(args)
     codes = read_codes(args.input, codec.num_codebooks, codec.codebook_size)
-    wav = codec.decode(codes[None].to(args.device))[0].cpu()
-    save_audio(out, wav, codec.sample_rate)
-    seconds = wav.shape[-1] / codec.sample_rate
+    # Decoded and written DECODE_CHUNK_FRAMES at a time by the streaming decoder (equal to a whole decode), so an
+    # hour of codes needs the memory of one minute.
+    chunks = codec.decode_stream(codes[None].to(args.device), chunk_frames=DECODE_CHUNK_FRAMES)
+    save_audio_chunks(out, (chunk[0].cpu() for chunk in chunks), codec.sample_rate)
+    seconds = codes.shape[1] * codec.hop_length / codec.sample_rate
     print(f"{args.input}: {codes.shape[1]} frames x {codes.shape[0]} codebooks -> {seconds:.2f} s -> {out}")
     return 0
 
