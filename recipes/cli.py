@@ -105,6 +105,14 @@ def _run_filter(args: argparse.Namespace) -> int:
     kept = filter_by_duration(utts, args.min_seconds, args.max_seconds)
     if exclude is not None:
         kept = [u for u in kept if not exclude.search(u.speaker)]
+    if args.per_speaker is not None:
+        counts: dict[str, int] = {}
+        subset = []
+        for u in kept:  # the first N of each speaker, in manifest order
+            counts[u.speaker] = counts.get(u.speaker, 0) + 1
+            if counts[u.speaker] <= args.per_speaker:
+                subset.append(u)
+        kept = subset
     _write_relative(out, kept)
     dropped = sorted({u.speaker for u in utts} - {u.speaker for u in kept})
     print(
@@ -178,4 +186,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flt.add_argument("--min-seconds", type=float, default=0.0, help="shortest kept utterance (default 0)")
     flt.add_argument("--max-seconds", type=float, default=float("inf"), help="longest kept utterance (default: any)")
     flt.add_argument("--exclude-speakers", default=None, metavar="REGEX", help="drop speakers whose id matches")
+    flt.add_argument(
+        "--per-speaker",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="keep the first N utterances of each speaker",
+    )
     flt.set_defaults(func=_run_filter)

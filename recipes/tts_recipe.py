@@ -12,7 +12,8 @@ or ``ucodec prepare synthetic``) and a codec release (default: the shipped ``mod
 2. tokenize: codes of the training and dev lists with the codec (resumable);
 3. train: ``ucodec train-tts`` with ``configs/tts/small.yaml`` + ``configs/tts/train_cpu.yaml`` (resumes);
 4. export: the release, with the codec bundled;
-5. eval: ``ucodec eval tts`` on test-seen (intelligibility) and test-unseen (zero-shot voice prompting).
+5. eval: ``ucodec eval tts`` on test-seen (intelligibility) and the first ``--unseen-per-speaker`` lines of each
+   test-unseen voice (zero-shot voice prompting).
 
 Every stage is an ordinary ``ucodec`` command, printed before it runs; re-running continues where it stopped.
 """
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exp", default="exp/tts-small", help="experiment folder (%(default)s)")
     p.add_argument("--model", default="models/tts-small", help="release folder to export to (%(default)s)")
     p.add_argument("--eval-dir", default="docs/tts_eval", help="eval reports: EVAL_DIR/{seen,unseen} (%(default)s)")
+    p.add_argument("--unseen-per-speaker", type=int, default=20, help="test-unseen lines per voice (%(default)s)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N lines of each test set")
     p.add_argument("--max-steps", type=int, default=None, help="stop training at this step (default: the config's)")
     p.add_argument("--num-processes", type=int, default=1, help="training processes via accelerate (default 1)")
@@ -63,6 +65,17 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
         ("prepare", "filter", str(data / f"{name}.jsonl"), str(path), "--exclude-speakers", args.exclude_speakers)
         for name, path in lists.items()
     ]
+    unseen_list = data / "test-unseen-tts.jsonl"  # a fixed share of every unseen voice keeps the eval affordable
+    filters.append(
+        (
+            "prepare",
+            "filter",
+            str(data / "test-unseen.jsonl"),
+            str(unseen_list),
+            "--per-speaker",
+            str(args.unseen_per_speaker),
+        )
+    )
     tokenize = [
         ("tokenize", "--model", args.codec, "--manifest", str(lists[name]), "--out", str(tokens / name))
         + ("--num-workers", str(args.workers))
@@ -81,7 +94,7 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
     export = ["export-tts", str(exp), str(model)] + (["--fp16"] if args.fp16 else [])
     limit = ["--limit", str(args.eval_limit)] if args.eval_limit else []
     seen = ("eval", "tts", "--model", str(model), "--manifest", str(lists["test-seen"]))
-    unseen = ("eval", "tts", "--model", str(model), "--manifest", str(data / "test-unseen.jsonl"))
+    unseen = ("eval", "tts", "--model", str(model), "--manifest", str(unseen_list))
     return [
         Stage("filter", list(filters[0]), then=tuple(filters[1:])),
         Stage("tokenize", list(tokenize[0]), then=tuple(tokenize[1:])),

@@ -171,6 +171,8 @@ def test_prepare_filter_drops_speakers_and_durations(tmp_path, capsys):
     kept = read_manifest(out)
     assert [u.id for u in kept] == ["flite-awb-1"]
     assert Path(kept[0].audio).resolve() == (corpus / "wavs" / "flite-awb-1.wav").resolve()  # still the same audio
+    assert ucodec([*args[:4], "--per-speaker", "1"]) == 0
+    assert [u.id for u in read_manifest(out)] == ["flite-awb-0", "mbrola-de1-en-0"]
     assert ucodec([*args[:4], "--exclude-speakers", "(["]) == 2
     assert "not a regular expression" in capsys.readouterr().err
 
@@ -182,7 +184,11 @@ def test_tts_recipe_dry_run(tmp_path, capsys):
     assert tts_recipe(["--data", str(tmp_path / "synth"), "--exp", str(exp), "--dry-run", "--eval-limit", "5"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("--- stage")]
     assert [line.split("(")[1].split(")")[0] for line in lines] == ["filter", "tokenize", "train", "export", "eval"]
-    assert lines[0].count("prepare filter") == 3 and "mbrola-(af|de|fr|hu|nl|pl|sw)" in lines[0]
+    assert (
+        lines[0].count("prepare filter") == 4
+        and "--per-speaker 20" in lines[0]
+        and "mbrola-(af|de|fr|hu|nl|pl|sw)" in lines[0]
+    )
     assert "--codec models/ucodec-5hz-small" in lines[2] and "--config configs/tts/small.yaml" in lines[2]
-    assert "test-seen-tts.jsonl" in lines[4] and "test-unseen.jsonl" in lines[4] and "--limit 5" in lines[4]
+    assert "test-seen-tts.jsonl" in lines[4] and "test-unseen-tts.jsonl" in lines[4] and "--limit 5" in lines[4]
     assert not exp.exists()
