@@ -25,7 +25,7 @@ from torch import nn
 from codec.config import FORMAT_VERSION, CodecConfig
 from codec.melstft import IstftDecoder, MelEncoder
 from codec.quantizer import FactorizedRVQ
-from codec.release import load_release, resolve_release, save_release
+from codec.release import load_release, load_weights, resolve_release, save_release
 from codec.seanet import SeanetDecoder, SeanetEncoder
 from codec.streaming import streaming
 from codec.transformer import ProjectedTransformer
@@ -208,13 +208,8 @@ class Codec(nn.Module):
         """
         rel = load_release(resolve_release(name_or_dir, ALIASES), "codec", FORMAT_VERSION)
         model = cls(CodecConfig.from_dict(rel.config, where=f"{rel.path}/config.json"))
-        state = {k: v.float() if v.is_floating_point() else v for k, v in rel.state_dict.items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"{rel.path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
-            )
-        model.release_id = rel.meta.get("sha256", model.release_id)[:16]
+        load_weights(model, rel)
+        model.release_id = (rel.meta.get("sha256") or model.release_id)[:16]
         return model.to(device).eval()
 
     def num_parameters(self) -> int:

@@ -136,3 +136,23 @@ def load_release(path: str | os.PathLike, kind: str, format_version: int, verify
     except Exception as exc:  # safetensors raises SafetensorError (not exported under a stable name)
         raise ValueError(f"{weights}: unreadable safetensors file ({exc})") from None
     return Release(path=root, meta=meta, config=meta["config"], state_dict=state)
+
+
+def load_weights(model: torch.nn.Module, release: Release) -> None:
+    """Load a release's weights into ``model`` (fp16 weights are upcast to the model's fp32).
+
+    Raises:
+        ValueError: a tensor is missing, unexpected, or of another shape than the config builds (e.g. a config.json
+            edited after export).
+    """
+    state = {k: v.float() if v.is_floating_point() else v for k, v in release.state_dict.items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even with strict=False, with one line per tensor
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip().startswith("size mismatch")]
+        detail = lines[0] if lines else str(exc).strip().splitlines()[0]
+        raise ValueError(f"{release.path}: weights do not match the config ({detail[:300]})") from None
+    if missing or unexpected:
+        raise ValueError(
+            f"{release.path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )

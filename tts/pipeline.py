@@ -24,7 +24,7 @@ import torch
 
 from codec.audio import load_audio
 from codec.model import Codec
-from codec.release import CONFIG_NAME, WEIGHTS_NAME, load_release, resolve_release, save_release
+from codec.release import CONFIG_NAME, WEIGHTS_NAME, load_release, load_weights, resolve_release, save_release
 from tts.batch import build_prefix
 from tts.config import FORMAT_VERSION, TTSConfig
 from tts.crossfade import CrossFader, crossfade_join
@@ -109,12 +109,7 @@ class TTS:
         rel = load_release(root, "tts", FORMAT_VERSION)
         config = TTSConfig.from_dict(rel.config, where=f"{root}/config.json")
         model = TTSModel(config)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in rel.state_dict.items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"{root}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
-            )
+        load_weights(model, rel)
         frontend = TextFrontend.load(root, config.frontend)
         expected = (rel.meta.get("codec") or {}).get("release_id")
         codec_dir = None
