@@ -245,7 +245,7 @@ class CodecTrainer:
         from tqdm import tqdm
 
         t = self.tc
-        max_steps = max_steps or t.max_steps
+        max_steps = t.max_steps if max_steps is None else max_steps  # 0 is a valid limit, not "unset"
         if resume and (found := latest_good_checkpoint(self.exp)):
             self.load_state_dict(found[1])
             self.acc.print(f"resumed from {found[0]} (step {self.step})")
