@@ -116,7 +116,10 @@ def read_codes(path: str | Path, num_codebooks: int, codebook_size: int):
                 raise ValueError(f"{p}: codes must be integers, got dtype {codes.dtype}")
             return codes.long()
         if p.suffix == ".npy":
-            flat = torch.from_numpy(np.load(p, allow_pickle=False))
+            try:
+                flat = torch.from_numpy(np.load(p, allow_pickle=False))
+            except ValueError as exc:  # numpy's own ValueErrors (object arrays, bad headers) do not name the file
+                raise ValueError(f"{p}: unreadable codes file ({str(exc).splitlines()[0][:200]})") from None
         elif p.suffix == ".pt":
             flat = torch.load(p, weights_only=True, map_location="cpu")
             if not isinstance(flat, torch.Tensor):
