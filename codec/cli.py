@@ -5,8 +5,8 @@ and sets ``func`` (``args -> int`` exit code). The modules are listed here by na
 built; the ``tts``/``demo`` ones are optional so that ``codec`` keeps working (and never imports ``tts`` at import
 time) when they are absent.
 
-User mistakes (``ValueError``, ``FileNotFoundError``, ...) become one red line on stderr and exit code 2; Ctrl-C is
-exit code 130. Tracebacks are shown only with ``UCODEC_DEBUG=1``.
+User mistakes and environment failures (``ValueError``, ``FileNotFoundError``, a full disk, ...) become one red line
+on stderr and exit code 2; Ctrl-C is exit code 130. Tracebacks are shown only with ``UCODEC_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ COMMAND_MODULES = (
     "demo.cli",  # demo, serve
 )
 
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+# OSError covers the environment's refusals too (disk full, read-only filesystem): one line, not a traceback.
+USER_ERRORS = (ValueError, OSError)
 
 
 def _use_color() -> bool:

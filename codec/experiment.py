@@ -145,6 +145,8 @@ def prepare_experiment_dir(exp_dir: str | Path, cfg: C | None, resume: bool, cls
     elif cfg is None:
         raise FileNotFoundError(f"{stored} not found: give --config to start a new run")
     exp.mkdir(parents=True, exist_ok=True)
+    for stale in (exp / CKPT_DIR).glob(".step_*.tmp"):  # the temp file of a checkpoint write killed before its rename
+        stale.unlink(missing_ok=True)
     write_text_atomic(stored, dump_yaml(cfg))
     return cfg
 
