@@ -100,10 +100,13 @@ class Synthesizer:
 
     def run(self, *inputs) -> Iterator[tuple]:
         """Yields ``(audio, stats)`` updates: chunks as ``(rate, int16)`` while streaming, then the final stats."""
-        try:
-            options = self.options(*inputs)
+        try:  # bad inputs, and text the model rejects (nothing speakable, ...), become a message in the page
+            yield from self._generate(self.options(*inputs))
         except (ValueError, FileNotFoundError) as exc:
             raise gr.Error(str(exc)) from None
+
+    def _generate(self, options: dict) -> Iterator[tuple]:
+        """Synthesize (or stream) ``options`` from :meth:`options`; yields what :meth:`run` yields."""
         rate = self.tts.sample_rate
         start = time.perf_counter()
         if not self.stream:
