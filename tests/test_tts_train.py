@@ -177,6 +177,26 @@ def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
     assert wav.dim() == 2 and wav.shape[0] == 1
 
 
+def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_release, tmp_path, capsys):
+    """The state committed between sessions: fp16 weights, no AdamW moments, ``--resume`` continues from it."""
+    import shutil
+
+    from codec.cli import main
+
+    slim = tmp_path / "slim.pt"
+    assert main(["export-tts", str(straight.exp), str(tmp_path / "rel"), "--slim-state", str(slim)]) == 0
+    state = load_checkpoint(slim)
+    assert "opt" not in state and state["step"] == 4
+    assert all(t.dtype != torch.float32 for t in state["model"].values())
+    fresh = tmp_path / "fresh"
+    (fresh / "checkpoints").mkdir(parents=True)
+    for name in ("config.yaml", "frontend.json"):
+        shutil.copy(straight.exp / name, fresh / name)
+    shutil.copy(slim, fresh / "checkpoints" / "step_0000004.pt")
+    resumed = run(store, tiny_release, fresh, 5, resume=True)
+    assert resumed.step == 5 and "AdamW moments restart" in capsys.readouterr().out
+
+
 def test_store_of_another_codec_is_refused(store, tmp_path):
     torch.manual_seed(7)
     other = Codec(tiny_config()).save_pretrained(tmp_path / "other_codec")

@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", help="release directory to write (usable by TTS.from_pretrained and --model)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--fp16", action="store_true", help="store the LM weights in float16 (half the size)")
+    p.add_argument(
+        "--slim-state",
+        default=None,
+        metavar="PATH",
+        help="also write a slim training state (fp16 weights, no optimizer moments) that --resume accepts",
+    )
     p.set_defaults(func=_export)
 
 
@@ -89,8 +95,17 @@ class ExportResult:
     num_parameters: int  # LM parameters
 
 
-def export_experiment(exp_dir: str | Path, out_dir: str | Path, step: int | None = None, fp16: bool = False):
+def export_experiment(
+    exp_dir: str | Path,
+    out_dir: str | Path,
+    step: int | None = None,
+    fp16: bool = False,
+    slim_state: str | Path | None = None,
+):
     """Write the release of a TTS experiment's checkpoint (LM weights, config, frontend, bundled codec).
+
+    ``slim_state``: also write the checkpoint there without the AdamW moments and with fp16 weights (about a
+    quarter of the size), for carrying a run between machines; ``--resume`` accepts it (the moments restart).
 
     Raises:
         FileNotFoundError: not a TTS experiment, no (such) checkpoint, or the codec release is gone.
@@ -122,12 +137,20 @@ def export_experiment(exp_dir: str | Path, out_dir: str | Path, step: int | None
     frontend = TextFrontend.load(exp, cfg.model.frontend)
     tts = TTS(model, frontend, codec, codec_dir=resolve_release(cfg.train.codec, CODEC_ALIASES))
     out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
+    if slim_state is not None:
+        from codec.atomic import torch_save_atomic
+
+        slim = {k: v for k, v in state.items() if k != "opt"}
+        slim["model"] = {n: t.half() if t.is_floating_point() else t for n, t in state["model"].items()}
+        torch_save_atomic(slim, slim_state)
     return ExportResult(out, int(state["step"]), model.num_parameters()["total"])
 
 
 def _export(args: argparse.Namespace) -> int:
     """Load a TTS experiment's checkpoint and write a complete release: config.json, model.safetensors,
     frontend.json and the bundled codec/ (copied byte for byte, so its release id is kept)."""
-    res = export_experiment(args.exp_dir, args.out_dir, args.step, args.fp16)
+    res = export_experiment(args.exp_dir, args.out_dir, args.step, args.fp16, args.slim_state)
+    if args.slim_state:
+        print(f"slim training state -> {args.slim_state} (copy to EXP/checkpoints/step_N.pt, then --resume)")
     print(f"exported step {res.step} of {args.exp_dir} -> {res.release} ({res.num_parameters:,} parameters)")
     return 0

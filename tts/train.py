@@ -195,8 +195,11 @@ class TTSTrainer:
                 f"{self.exp}: the run was trained with codec {state.get('codec_release_id')}, but train.codec is "
                 f"{self.codec.release_id}; resume with the same codec or start a new --out"
             )
-        self.acc.unwrap_model(self.model).load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
+        self.acc.unwrap_model(self.model).load_state_dict(state["model"])  # fp16 weights (slim) are upcast
+        if "opt" in state:
+            self.opt.load_state_dict(state["opt"])
+        else:  # a slim state (committed to the repo between sessions): AdamW moments restart from zero
+            print("warning: checkpoint has no optimizer state (slim); AdamW moments restart, resume is not exact")
         self.sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))
