@@ -163,3 +163,24 @@ def test_configs_load_strictly(tmp_path):
     assert per_layer((50, 20), 4, "top_k") == (50, 20, 20, 20)
     with pytest.raises(ValueError):
         per_layer((1, 2, 3), 2, "top_k")
+
+
+def test_bundled_espeak_is_used_when_the_system_has_none(monkeypatch):
+    """``pip install`` alone is enough: without a system espeak-ng, the espeakng-loader wheel's library is used."""
+    pytest.importorskip("espeakng_loader")
+    import espeakng_loader
+    from phonemizer.backend.espeak import wrapper
+
+    import tts.frontend as frontend
+
+    monkeypatch.setattr(frontend, "_BACKENDS", {})
+    monkeypatch.setattr(wrapper, "_find_library", lambda name: None)  # as on a machine without the package
+    monkeypatch.delenv("PHONEMIZER_ESPEAK_LIBRARY", raising=False)
+    monkeypatch.setattr(wrapper.EspeakWrapper, "_ESPEAK_LIBRARY", None)
+    monkeypatch.setattr(wrapper.EspeakWrapper, "_ESPEAK_DATA_PATH", None)
+    try:
+        backend = frontend.espeak_backend("en-us")
+        assert str(wrapper.EspeakWrapper.library()) == str(espeakng_loader.get_library_path())
+        assert "ˈ" in backend.phonemize(["Hello there."])[0]
+    finally:  # later tests use the system library again (monkeypatch restores the class attributes)
+        frontend._BACKENDS.clear()
