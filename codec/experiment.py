@@ -151,6 +151,18 @@ def prepare_experiment_dir(exp_dir: str | Path, cfg: C | None, resume: bool, cls
     return cfg
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """``worker_init_fn`` of training DataLoaders: workers ignore SIGINT and SIGTERM.
+
+    Ctrl-C in a terminal, ``kill -TERM -PGID`` and batch schedulers (Slurm) signal every process of the job at once.
+    A worker that died of it would make the main process fail with "DataLoader worker is killed by signal" before
+    it could checkpoint; ignoring the signals leaves them to the main process, which saves a checkpoint and then
+    shuts its workers down.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class StopFlag:
     """Set by SIGINT/SIGTERM while :meth:`installed` is active; the loop checks it between steps."""
 

@@ -29,6 +29,7 @@ from codec.experiment import (  # noqa: F401  (re-exported: the codec CLI and te
     CKPT_DIR,
     StopFlag,
     append_csv,
+    ignore_stop_signals,
     is_checkpointed,
     latest_good_checkpoint,
     list_checkpoints,
@@ -263,6 +264,7 @@ class CodecTrainer:
             batch_size=t.batch_size,
             sampler=sampler,
             num_workers=t.num_workers,
+            worker_init_fn=ignore_stop_signals if t.num_workers else None,
             generator=torch.Generator().manual_seed(t.seed),
         )
         stop = StopFlag()

@@ -123,7 +123,8 @@ def _cli(*args, **kw):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(manifest, tmp_path):
-    sets = sum((["--set", s] for s in FAST), [])
+    """SIGTERM to the whole process group (as Slurm or `kill -TERM -PGID` send it), DataLoader worker included."""
+    sets = sum((["--set", s] for s in FAST), []) + ["--set", "train.num_workers=1"]
     proc = _cli(
         "train-codec",
         "--config",
@@ -137,11 +138,12 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(manifest, tmp_path):
         *sets,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.time() + 120
     while not (tmp_path / "metrics.csv").exists() and time.time() < deadline:
         time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out.decode()[-2000:]
     assert "stopped by signal" in out.decode()

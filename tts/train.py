@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import time
 import warnings
 from functools import partial
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader
 from codec.experiment import (
     StopFlag,
     append_csv,
+    ignore_stop_signals,
     latest_good_checkpoint,
     lr_lambda,
     prepare_experiment_dir,
@@ -84,11 +84,6 @@ def warm_start_global(model: TTSModel, model_dir: str | os.PathLike) -> list[str
 def _layer(name: str) -> int:
     parts = name.split(".")
     return int(parts[parts.index("layers") + 1]) if "layers" in parts else -1
-
-
-def _ignore_sigint(worker_id: int) -> None:
-    """DataLoader workers leave Ctrl-C to the main process, which checkpoints and then shuts them down."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class TTSTrainer:
@@ -294,7 +289,7 @@ class TTSTrainer:
             batch_sampler=sampler,
             collate_fn=partial(collate, end_id=self.cfg.model.end_id),
             num_workers=t.num_workers,
-            worker_init_fn=_ignore_sigint if t.num_workers else None,
+            worker_init_fn=ignore_stop_signals if t.num_workers else None,
             generator=torch.Generator().manual_seed(t.seed),
         )
         bar = tqdm(total=max_steps, initial=self.step, disable=not acc.is_main_process, dynamic_ncols=True)
