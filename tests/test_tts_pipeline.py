@@ -110,6 +110,23 @@ def test_prompt_inputs(tts, wav_1s):
         tts.synthesize_batch("not a list")
 
 
+def test_prompts_are_cut_like_the_training_prompts(tts):
+    """Untranscribed prompts: the middle ``prompt_seconds``; transcribed ones whole up to the limit, else cut and the
+    transcript dropped with a warning (the model saw nothing else in training)."""
+    sr = tts.sample_rate
+    ramp = torch.linspace(-0.5, 0.5, 10 * sr)  # 10 s, every sample distinct
+    codes, text = tts.prepare_prompt(ramp, None)
+    assert codes.shape == (32, 15) and text is None  # 3 s at 5 Hz
+    assert torch.equal(codes, tts.codec.encode(ramp[None, None, 7 * sr // 2 : 13 * sr // 2])[0])  # the middle 3 s
+    five = ramp[: 5 * sr]
+    codes, text = tts.prepare_prompt(five, "a transcript")
+    assert codes.shape == (32, 25) and text == "a transcript"  # whole: 5 s <= 6 s
+    with pytest.warns(UserWarning, match="transcript is not used"):
+        codes, text = tts.prepare_prompt(ramp, "a transcript")
+    assert codes.shape == (32, 15) and text is None
+    assert tts.prepare_prompt(None, "kept") == (None, "kept")
+
+
 def test_crossfader_streaming_equals_join():
     g = torch.Generator().manual_seed(0)
     pieces = [torch.randn(1, n, generator=g) for n in (700, 50, 900)]

@@ -81,6 +81,12 @@ class SamplingConfig:
     repeat_layers: int = 4  # frames are compared on their first k RVQ layers by the repetition/silence guards
     max_silence_frames: int = 10  # consecutive silent frames (after the first speech) that stop a sequence (0 = off)
     end_check_every: int = 4  # frames between END checks (the only host syncs of the frame loop)
+    prompt_seconds: float = (
+        3.0  # a prompt without transcript is cut to its middle N s (as trained: 2-4 s crops; 0 = whole)
+    )
+    max_transcribed_prompt_seconds: float = (
+        6.0  # a longer transcribed prompt is cut as above, transcript dropped (0 = off)
+    )
 
     def __post_init__(self) -> None:
         for name in ("temperature", "top_k", "top_p"):
@@ -91,6 +97,8 @@ class SamplingConfig:
             raise ValueError("sampling: max_frames_per_symbol, max_seconds must be > 0 and end_check_every >= 1")
         if self.min_frames_per_symbol > self.max_frames_per_symbol:
             raise ValueError("sampling.min_frames_per_symbol must not exceed max_frames_per_symbol")
+        if self.prompt_seconds < 0 or self.max_transcribed_prompt_seconds < 0:
+            raise ValueError("sampling.prompt_seconds and max_transcribed_prompt_seconds must be >= 0")
 
 
 @dataclass(frozen=True)

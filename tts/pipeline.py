@@ -145,10 +145,23 @@ class TTS:
         )
 
     # ------------------------------------------------------------------------------------------ inputs
-    def prompt_codes(self, prompt_wav: PromptAudio) -> torch.Tensor | None:
-        """A prompt as audio ``[T]``/``[1, T]`` at ``sample_rate`` or a file path → codes ``[Q, F]`` (None → None)."""
+    def prompt_codes(self, prompt_wav: PromptAudio, prompt_text: str | None = None) -> torch.Tensor | None:
+        """Codes ``[Q, F]`` of a prompt (audio ``[T]``/``[1, T]`` at ``sample_rate`` or a file path; None → None),
+        cut the way :meth:`prepare_prompt` cuts it for ``prompt_text``."""
+        return self.prepare_prompt(prompt_wav, prompt_text)[0]
+
+    def prepare_prompt(
+        self, prompt_wav: PromptAudio, prompt_text: str | None
+    ) -> tuple[torch.Tensor | None, str | None]:
+        """Shape a voice prompt like the prompts the model was trained on → ``(codes [Q, F] | None, transcript)``.
+
+        Training showed the model either a whole utterance of at most ``sampling.max_transcribed_prompt_seconds``
+        with its transcript, or a 2–4 s crop without text. Far outside that, the model tends to stop at once. So a
+        prompt without transcript is cut to its middle ``sampling.prompt_seconds``, and a transcribed prompt longer
+        than the limit is cut the same way and used without its transcript (with a warning).
+        """
         if prompt_wav is None:
-            return None
+            return None, prompt_text
         if isinstance(prompt_wav, (str, os.PathLike)):
             wav = load_audio(prompt_wav, self.sample_rate)
         elif isinstance(prompt_wav, torch.Tensor):
@@ -158,11 +171,25 @@ class TTS:
         wav = wav.reshape(1, 1, -1)
         if wav.shape[-1] == 0:
             raise ValueError("the voice prompt is empty")
-        limit = int(MAX_PROMPT_SECONDS * self.sample_rate)
+        cfg, rate = self.config.sampling, self.sample_rate
+        seconds = wav.shape[-1] / rate
+        if prompt_text and cfg.max_transcribed_prompt_seconds and seconds > cfg.max_transcribed_prompt_seconds:
+            warnings.warn(
+                f"the voice prompt lasts {seconds:.1f} s; this model was trained with transcribed prompts of at most "
+                f"{cfg.max_transcribed_prompt_seconds:g} s, so its transcript is not used and the middle "
+                f"{cfg.prompt_seconds:g} s are (give a shorter prompt to use a transcript)",
+                stacklevel=3,
+            )
+            prompt_text = None
+        if not prompt_text and cfg.prompt_seconds and seconds > cfg.prompt_seconds:
+            keep = int(cfg.prompt_seconds * rate)
+            start = (wav.shape[-1] - keep) // 2
+            wav = wav[..., start : start + keep]
+        limit = int(MAX_PROMPT_SECONDS * rate)
         if wav.shape[-1] > limit:
             warnings.warn(f"voice prompt cut to its first {MAX_PROMPT_SECONDS:g} s", stacklevel=3)
             wav = wav[..., :limit]
-        return self.codec.encode(wav.to(self.codec.device))[0].cpu()
+        return self.codec.encode(wav.to(self.codec.device))[0].cpu(), prompt_text
 
     def _sentences(self, text: str, prompt_text: str | None) -> tuple[list[list[int]], list[int]]:
         """Ids per sentence (prompt transcript prepended) and the target-only symbol counts."""
@@ -259,15 +286,13 @@ class TTS:
             raise ValueError(f"{len(texts)} texts need one prompt/transcript each, or one for all")
         params, limit = self._settings(temperature, top_k, top_p, max_seconds)
         jobs = []  # (text index, ids, target length, prompt codes, seed)
-        codes_cache: dict[int, torch.Tensor | None] = {}
+        cache: dict[tuple[int, str | None], tuple[torch.Tensor | None, str | None]] = {}
         for j, (text, prompt, transcript) in enumerate(zip(texts, prompts, transcripts, strict=True)):
-            if id(prompt) not in codes_cache:
-                codes_cache[id(prompt)] = self.prompt_codes(prompt)
+            if (id(prompt), transcript) not in cache:
+                cache[id(prompt), transcript] = self.prepare_prompt(prompt, transcript)
+            codes, transcript = cache[id(prompt), transcript]
             ids, lengths = self._sentences(text, transcript)
-            jobs += [
-                (j, i, n, codes_cache[id(prompt)], seed + j + k)
-                for k, (i, n) in enumerate(zip(ids, lengths, strict=True))
-            ]
+            jobs += [(j, i, n, codes, seed + j + k) for k, (i, n) in enumerate(zip(ids, lengths, strict=True))]
         pieces: list[list[torch.Tensor]] = [[] for _ in texts]
         for start in range(0, len(jobs), batch_size):
             group = jobs[start : start + batch_size]
@@ -313,7 +338,7 @@ class TTS:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         params, limit = self._settings(temperature, top_k, top_p, max_seconds)
-        prompt = self.prompt_codes(prompt_wav)
+        prompt, prompt_text = self.prepare_prompt(prompt_wav, prompt_text)
         ids, lengths = self._sentences(text, prompt_text)
         fader = CrossFader(int(CROSSFADE_SECONDS * self.sample_rate))
         for k, (sentence, n) in enumerate(zip(ids, lengths, strict=True)):
