@@ -19,7 +19,9 @@ from codec.config import QuantizerConfig, SeanetConfig, TransformerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "configs" / "codec" / "paper.yaml"
-REFERENCE = ROOT.parent / "shared" / "reference" / "ucodec_original"
+# The authors' state-dict manifest and assumed config (tensor names/shapes only, no weights), vendored from the
+# project's shared reference folder so the suite runs on a clone without it.
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "ucodec_original"
 MANIFEST = REFERENCE / "state_dict_manifest.json"
 ASSUMED_CONFIG = REFERENCE / "assumed_config.json"
 
