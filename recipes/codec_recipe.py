@@ -17,8 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from codec.atomic import write_text_atomic
-from recipes.stages import Stage, add_stage_arguments, latest_step, launcher_for, marker_holds, run_stages
+from recipes.stages import Stage, add_stage_arguments, export_stage, latest_step, launcher_for, run_stages
 
 STAGE_NAMES = ("prepare", "train", "export", "eval")
 LIBRITTS_TRAIN = ("train-clean-100", "train-clean-360", "train-other-500")
@@ -100,7 +99,6 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
         train += ["--max-steps", str(args.max_steps)]
     train += [item for s in args.set for item in ("--set", s)]
 
-    marker = model / ".exported_step"
     export = ["export", str(exp), str(model)] + (["--fp16"] if args.fp16 else [])
     eval_dir = args.eval_dir or args.eval_out or str(exp / "eval")
     evaluate = ["eval", "codec", "--model", str(model), "--manifest", str(test), "--out", eval_dir]
@@ -108,12 +106,7 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
     return [
         prepare,
         Stage("train", train, launcher=launcher_for(args.num_processes)),
-        Stage(
-            "export",
-            export,
-            done=lambda: latest_step(exp) > 0 and marker_holds(marker, str(latest_step(exp))),
-            after=lambda: write_text_atomic(marker, f"{latest_step(exp)}\n"),
-        ),
+        export_stage(export, exp, model),
         Stage("eval", evaluate),
     ]
 

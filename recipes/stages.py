@@ -108,6 +108,29 @@ def marker_holds(marker: Path, value: str) -> bool:
         return False
 
 
+def export_stage(command: list[str], exp: Path, release: Path) -> Stage:
+    """The export stage of a recipe: skipped when ``release`` already holds the newest checkpoint of ``exp``.
+
+    The marker ``EXP/.exported`` records ``"<step> <release>"`` after a successful export.
+    """
+    marker = exp / ".exported"
+
+    def stamp() -> str:
+        return f"{latest_step(exp)} {release}"
+
+    def record() -> None:
+        from codec.atomic import write_text_atomic
+
+        write_text_atomic(marker, stamp() + "\n")
+
+    return Stage(
+        "export",
+        command,
+        done=lambda: latest_step(exp) > 0 and release.is_dir() and marker_holds(marker, stamp()),
+        after=record,
+    )
+
+
 def launcher_for(num_processes: int) -> list[str]:
     """``accelerate launch`` prefix for ``num_processes`` > 1 (none for one process).
 

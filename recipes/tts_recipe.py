@@ -24,8 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from codec.atomic import write_text_atomic
-from recipes.stages import Stage, add_stage_arguments, latest_step, launcher_for, marker_holds, run_stages
+from recipes.stages import Stage, add_stage_arguments, export_stage, latest_step, launcher_for, run_stages
 
 STAGE_NAMES = ("filter", "tokenize", "train", "export", "eval")
 HARD_VOICES = r"^mbrola-(af|de|fr|hu|nl|pl|sw)\d"  # accented MBROLA readers of English (see docs/corpus.md)
@@ -90,7 +89,6 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
         train += ["--max-steps", str(args.max_steps)]
     train += [item for s in args.set for item in ("--set", s)]
 
-    marker = model / ".exported_step"
     export = ["export-tts", str(exp), str(model)] + (["--fp16"] if args.fp16 else [])
     limit = ["--limit", str(args.eval_limit)] if args.eval_limit else []
     seen = ("eval", "tts", "--model", str(model), "--manifest", str(lists["test-seen"]))
@@ -99,12 +97,7 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
         Stage("filter", list(filters[0]), then=tuple(filters[1:])),
         Stage("tokenize", list(tokenize[0]), then=tuple(tokenize[1:])),
         Stage("train", train, launcher=launcher_for(args.num_processes)),
-        Stage(
-            "export",
-            export,
-            done=lambda: latest_step(exp) > 0 and marker_holds(marker, str(latest_step(exp))),
-            after=lambda: write_text_atomic(marker, f"{latest_step(exp)}\n"),
-        ),
+        export_stage(export, exp, model),
         Stage(
             "eval",
             [*seen, "--out", f"{args.eval_dir}/seen", *limit],

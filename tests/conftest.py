@@ -17,6 +17,18 @@ TINY = ROOT / "configs" / "codec" / "tiny.yaml"
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models only lose from a second thread on a busy 2-core machine (threads wait on each other).
+
+    Modules that want it say ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_config(*overrides: str) -> CodecConfig:
     return CodecConfig.load(TINY, list(overrides))
 

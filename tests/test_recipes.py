@@ -89,7 +89,7 @@ def test_libritts_recipe_runs_on_a_fake_tree_and_resumes(tmp_path, capsys):
     assert {u.speaker for u in train} == {"19", "26"} and len(train) == 6
     assert all(Path(u.audio).is_file() for u in train)
     assert json.loads((model / "config.json").read_text())["kind"] == "codec"
-    assert (model / ".exported_step").read_text().strip() == "2"
+    assert (exp / ".exported").read_text().split() == ["2", str(model)]
     capsys.readouterr()
 
     assert codec_recipe([*args, "--stage", "2", "--stop-stage", "4", "--dry-run"]) == 0

@@ -19,13 +19,7 @@ from tts.sampling import NoiseSource, SamplingParams, filter_logits, sample
 Q, V = 32, 256
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models only lose from a second thread on a busy 2-core machine (threads wait on each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,4 @@
 #
 # Data format, amounts and what each stage does: recipes/finetune/README.md. Runs with .venv/bin/python when the
 # repository has one, else python3. Re-running the same command continues an interrupted run.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-PY="${PYTHON:-}"
-if [[ -z "$PY" ]]; then
-    if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
-fi
-cd "$REPO"
-exec "$PY" -m recipes.finetune "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/../run_python.sh" recipes.finetune "$@"

@@ -8,11 +8,4 @@
 #
 # --num-processes N > 1 launches `accelerate launch --multi_gpu --num_processes N` (also CPU DDP on a CPU box).
 # Re-running continues: finished stages are skipped and training resumes. Options: --help.
-set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PY="${PYTHON:-}"
-if [[ -z "$PY" ]]; then
-    if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
-fi
-cd "$REPO"
-exec "$PY" -m recipes.codec_recipe libritts "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/../run_python.sh" recipes.codec_recipe libritts "$@"

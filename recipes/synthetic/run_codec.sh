@@ -8,11 +8,4 @@
 #
 # Re-running continues: finished stages are skipped and training resumes from its newest checkpoint.
 # Options: python -m recipes.codec_recipe synthetic --help. Notes and numbers: docs/codec_training.md.
-set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PY="${PYTHON:-}"
-if [[ -z "$PY" ]]; then
-    if [[ -x "$REPO/.venv/bin/python" ]]; then PY="$REPO/.venv/bin/python"; else PY=python3; fi
-fi
-cd "$REPO"
-exec "$PY" -m recipes.codec_recipe synthetic "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/../run_python.sh" recipes.codec_recipe synthetic "$@"
