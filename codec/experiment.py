@@ -151,6 +151,18 @@ def prepare_experiment_dir(exp_dir: str | Path, cfg: C | None, resume: bool, cls
     return cfg
 
 
+def write_slim_state(state: dict, path: str | Path, optimizers: tuple[str, ...], weights: tuple[str, ...]) -> None:
+    """Write a checkpoint for carrying a run between machines: without the ``optimizers`` entries (Adam moments are
+    most of a checkpoint) and with the ``weights`` state dicts in fp16 (``load_state_dict`` upcasts them). Resume
+    accepts it; the moments restart from zero."""
+    from codec.atomic import torch_save_atomic
+
+    slim = {k: v for k, v in state.items() if k not in optimizers}
+    for key in weights:
+        slim[key] = {n: t.half() if t.is_floating_point() else t for n, t in state[key].items()}
+    torch_save_atomic(slim, path)
+
+
 def ignore_stop_signals(worker_id: int) -> None:
     """``worker_init_fn`` of training DataLoaders: workers ignore SIGINT and SIGTERM.
 

@@ -8,6 +8,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codec.manifest import Utterance
 
 LAYOUTS = {
     "libritts": "ROOT/<subset>/<speaker>/<chapter>/<id>.wav + <id>.normalized.txt (ROOT or one subset)",
@@ -63,7 +68,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_relative(out, utterances: list) -> None:  # noqa: ANN001 - Path, list[Utterance]
+def _write_relative(out: Path, utterances: list[Utterance]) -> None:
     """Write a manifest whose audio paths are relative to its own folder (so the corpus folder can be moved)."""
     import os
     from dataclasses import replace
@@ -75,7 +80,6 @@ def _write_relative(out, utterances: list) -> None:  # noqa: ANN001 - Path, list
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from codec.manifest import merge, read_manifest, total_hours
 
@@ -90,7 +94,6 @@ def _run_merge(args: argparse.Namespace) -> int:
 
 def _run_filter(args: argparse.Namespace) -> int:
     import re
-    from pathlib import Path
 
     from codec.manifest import filter_by_duration, read_manifest, total_hours
 

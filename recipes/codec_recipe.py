@@ -62,7 +62,7 @@ def _common(p: argparse.ArgumentParser, config: str, train_config: str, exp: str
     p.add_argument("--max-steps", type=int, default=None, help="stop training at this step (default: the config's)")
     p.add_argument("--num-processes", type=int, default=1, help="training processes via accelerate (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training override")
-    add_stage_arguments(p, len(STAGE_NAMES), STAGE_NAMES)
+    add_stage_arguments(p, STAGE_NAMES)
 
 
 def build_stages(args: argparse.Namespace) -> list[Stage]:

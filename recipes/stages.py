@@ -48,8 +48,9 @@ class Stage:
         return ["ucodec", *self.command]
 
 
-def add_stage_arguments(p: argparse.ArgumentParser, n_stages: int, names: Sequence[str]) -> None:
-    """Add ``--stage``, ``--stop-stage`` and ``--dry-run`` to a recipe's parser."""
+def add_stage_arguments(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """Add ``--stage``, ``--stop-stage`` and ``--dry-run`` to a recipe's parser (stages numbered from 1)."""
+    n_stages = len(names)
     listing = ", ".join(f"{i + 1} {name}" for i, name in enumerate(names))
     p.add_argument("--stage", type=int, default=1, help=f"first stage ({listing})")
     p.add_argument("--stop-stage", type=int, default=n_stages, help=f"last stage (default {n_stages})")
@@ -115,20 +116,16 @@ def export_stage(command: list[str], exp: Path, release: Path) -> Stage:
     """
     marker = exp / ".exported"
 
-    def stamp() -> str:
-        return f"{latest_step(exp)} {release}"
+    def done() -> bool:
+        step = latest_step(exp)  # loads the newest checkpoint: once per check
+        return step > 0 and release.is_dir() and marker_holds(marker, f"{step} {release}")
 
     def record() -> None:
         from codec.atomic import write_text_atomic
 
-        write_text_atomic(marker, stamp() + "\n")
+        write_text_atomic(marker, f"{latest_step(exp)} {release}\n")
 
-    return Stage(
-        "export",
-        command,
-        done=lambda: latest_step(exp) > 0 and release.is_dir() and marker_holds(marker, stamp()),
-        after=record,
-    )
+    return Stage("export", command, done=done, after=record)
 
 
 def launcher_for(num_processes: int) -> list[str]:

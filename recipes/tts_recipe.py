@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="tokenizing processes (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training override")
     p.add_argument("--fp16", action="store_true", help="export the LM weights in float16")
-    add_stage_arguments(p, len(STAGE_NAMES), STAGE_NAMES)
+    add_stage_arguments(p, STAGE_NAMES)
     return p
 
 

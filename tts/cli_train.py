@@ -138,11 +138,9 @@ def export_experiment(
     tts = TTS(model, frontend, codec, codec_dir=resolve_release(cfg.train.codec, CODEC_ALIASES))
     out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
     if slim_state is not None:
-        from codec.atomic import torch_save_atomic
+        from codec.experiment import write_slim_state
 
-        slim = {k: v for k, v in state.items() if k != "opt"}
-        slim["model"] = {n: t.half() if t.is_floating_point() else t for n, t in state["model"].items()}
-        torch_save_atomic(slim, slim_state)
+        write_slim_state(state, slim_state, optimizers=("opt",), weights=("model",))
     return ExportResult(out, int(state["step"]), model.num_parameters()["total"])
 
 

@@ -23,6 +23,8 @@ import json
 import sys
 from pathlib import Path
 
+from recipes.stages import latest_step
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 FINETUNE_CONFIG = ROOT / "configs" / "tts" / "finetune_cpu.yaml"
 RECOMMENDED_SECONDS = 300.0  # 5 minutes: below this the voice moves little and the model starts to overfit
@@ -70,14 +72,6 @@ def check_amount(manifest: Path) -> float:
     return seconds
 
 
-def trained_step(exp: Path) -> int:
-    """Step of the newest checkpoint in ``exp`` (0 without one)."""
-    from codec.experiment import latest_good_checkpoint
-
-    found = latest_good_checkpoint(exp)
-    return int(found[1]["step"]) if found else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the stages; returns the exit code of the first failing ``ucodec`` command (0 on success)."""
     from codec.cli import fail
@@ -118,20 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     code = stage(2, [*tokenize, "--out", str(tokens), "--num-workers", "1", "--device", args.device, "--no-progress"])
     if code:
         return code
-    if 3 in wanted and trained_step(exp) >= steps:
+    if 3 in wanted and latest_step(exp) >= steps:
         print(f"--- stage 3: train: {exp} is already at step {steps}")
     else:
         train = ["train-tts", "--init-from", str(base), "--train-config", args.train_config, "--store", str(tokens)]
         train += ["--out", str(exp), "--max-steps", str(steps), "--set", f"train.max_steps={steps}"]
         train += sum((["--set", s] for s in args.set), [])
-        code = stage(3, [*train, "--resume"] if trained_step(exp) else train)
+        code = stage(3, [*train, "--resume"] if latest_step(exp) else train)
         if code:
             return code
-        if 3 in wanted and (reached := trained_step(exp)) < steps:  # stopped by Ctrl-C/SIGTERM: do not export
+        if 3 in wanted and (reached := latest_step(exp)) < steps:  # stopped by Ctrl-C/SIGTERM: do not export
             print(f"training stopped at step {reached} of {steps}; run the same command to continue")
             return 130
     marker = out / ".export.done"
-    step = trained_step(exp)
+    step = latest_step(exp)
     if 4 in wanted and marker.is_file() and marker.read_text().strip() == str(step) and model.is_dir():
         print(f"--- stage 4: export: {model} already holds step {step}")
         return 0
