@@ -59,6 +59,11 @@ def _train(args: argparse.Namespace) -> int:
         cfg = load_experiment_config(args.config, train_cfg, args.set)
     elif args.set and not args.resume:
         raise ValueError("--set needs --config (or --resume to override a stored run)")
+    elif args.set:  # --resume --set train.max_steps=...: the stored run with new training values
+        from codec.experiment import stored_config_with_overrides
+        from codec.train_config import CodecExperimentConfig
+
+        cfg = stored_config_with_overrides(args.out, args.set, CodecExperimentConfig)
     cfg = prepare_experiment(args.out, cfg, args.resume)
     trainer = CodecTrainer(cfg, args.train, args.dev, args.out, cpu=args.cpu)
     step = trainer.fit(max_steps=args.max_steps, resume=args.resume)

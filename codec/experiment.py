@@ -25,7 +25,7 @@ from typing import TypeVar
 import torch
 
 from codec.atomic import torch_save_atomic, write_text_atomic
-from codec.configio import dump_yaml, from_dict, read_mapping
+from codec.configio import apply_overrides, dump_yaml, from_dict, read_mapping
 
 CKPT_DIR = "checkpoints"
 CONFIG_NAME = "config.yaml"
@@ -118,6 +118,21 @@ def append_csv(path: str | Path, row: dict, fields: tuple[str, ...] | None = Non
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def stored_config_with_overrides(exp_dir: str | Path, overrides: list[str], cls: type[C]) -> C:
+    """The stored ``exp_dir/config.yaml`` with ``--set`` overrides applied, for ``--resume --set train.x=..``.
+
+    A changed ``model.*`` value is refused later by :func:`prepare_experiment_dir`.
+
+    Raises:
+        FileNotFoundError: the run has no stored config.
+        ValueError: an unknown key or a value of the wrong type.
+    """
+    stored = Path(exp_dir) / CONFIG_NAME
+    if not stored.is_file():
+        raise FileNotFoundError(f"{stored} not found: nothing to resume (give --config to start a new run)")
+    return from_dict(cls, apply_overrides(read_mapping(stored), overrides), where="experiment config")
 
 
 def prepare_experiment_dir(exp_dir: str | Path, cfg: C | None, resume: bool, cls: type[C]) -> C:

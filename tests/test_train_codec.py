@@ -117,6 +117,19 @@ def test_export_round_trip_via_cli(manifest, tmp_path):
     assert (tmp_path / "rel" / "model.safetensors").stat().st_size < 1_000_000
 
 
+def test_resume_with_set_changes_training_values_not_the_model(manifest, tmp_path):
+    exp = tmp_path / "exp"
+    run(manifest, exp, 1)
+    common = ["train-codec", "--train", str(manifest), "--out", str(exp), "--cpu", "--resume"]
+    # --set on a resumed run used to be ignored silently (the stored config won): the new max_steps must hold
+    assert main([*common, "--max-steps", "2", "--set", "train.max_steps=5", "--set", "train.lr=0.0123"]) == 0
+    assert load_checkpoint(list_checkpoints(exp)[-1])["step"] == 2
+    stored = (exp / "config.yaml").read_text()
+    assert "max_steps: 5" in stored and "lr: 0.0123" in stored
+    assert main([*common, "--set", "model.transformer.num_layers=3"]) == 2  # a model change is an error line
+    assert main([*common, "--set", "train.no_such_key=1"]) == 2
+
+
 def _cli(*args, **kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "codec.cli", *args], env=env, cwd=ROOT, **kw)

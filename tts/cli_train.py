@@ -74,11 +74,10 @@ def _train(args: argparse.Namespace) -> int:
     elif not args.resume:
         raise ValueError("give --config (a new model) or --init-from (fine-tuning), or --resume a stored run")
     elif overrides:
-        from codec.configio import apply_overrides, from_dict, read_mapping
+        from codec.experiment import stored_config_with_overrides
         from tts.train_config import TTSExperimentConfig
 
-        stored = read_mapping(Path(args.out) / "config.yaml")
-        cfg = from_dict(TTSExperimentConfig, apply_overrides(stored, overrides), where="experiment config")
+        cfg = stored_config_with_overrides(args.out, overrides, TTSExperimentConfig)
     cfg = prepare_tts_experiment(args.out, cfg, args.resume)
     trainer = TTSTrainer(cfg, args.store, args.dev_store, args.out, cpu=args.cpu)
     step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
