@@ -77,6 +77,24 @@ def test_forward_loss_and_gradients():
     assert torch.isfinite(summed(batch).loss)
 
 
+def test_first_layer_loss_weight_counts_layer_zero_more():
+    torch.manual_seed(0)
+    plain = TTSModel(tiny_config())
+    torch.manual_seed(0)
+    heavy = TTSModel(tiny_config("first_layer_loss_weight=4.0"))
+    batch = collate([([5, 6, 7], codes(2, 1), codes(5, 2)), ([8, 9], None, codes(3, 3))], end_id=V)
+    a, b = plain(batch), heavy(batch)
+    assert_close(a.speech_loss, b.speech_loss)  # the reported loss stays the plain mean over all tokens
+    per_layer, counts = b.layer_loss, (b.targets != IGNORE_INDEX).sum(0).float()
+    weights = torch.ones(Q)
+    weights[0] = 4.0
+    expected = (per_layer * counts * weights).sum() / (counts * weights).sum()
+    assert_close(b.loss, expected + 0.1 * b.text_loss)
+    assert not torch.allclose(a.loss, b.loss)
+    with pytest.raises(ValueError, match="first_layer_loss_weight"):
+        tiny_config("first_layer_loss_weight=0")
+
+
 def test_cache_mask_directly():
     valid = torch.tensor([[False, True, True, True], [True, True, True, True]])
     mask = Transformer._cache_mask(valid, start=0, s=4, device=valid.device)[:, 0]

@@ -119,6 +119,7 @@ class TTSConfig(ConfigMixin):
         )
     )
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
+    first_layer_loss_weight: float = 1.0  # weight of RVQ layer 0 (coarse content, END) against each finer layer
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
@@ -129,6 +130,8 @@ class TTSConfig(ConfigMixin):
             raise ValueError("frame_rate > 0, text_vocab_size >= 4 and code_embedding_dim >= 1 are required")
         if self.text_loss_weight < 0:
             raise ValueError(f"text_loss_weight must be >= 0, got {self.text_loss_weight}")
+        if not self.first_layer_loss_weight > 0:
+            raise ValueError(f"first_layer_loss_weight must be > 0, got {self.first_layer_loss_weight}")
 
     @property
     def end_id(self) -> int:

@@ -29,8 +29,9 @@ class LMOutput:
     """Result of a training forward pass.
 
     Attributes:
-        loss: scalar ``speech_loss + text_loss_weight * text_loss`` (what the trainer minimises).
-        speech_loss: scalar mean cross-entropy over all target speech tokens (END included).
+        loss: scalar ``weighted speech loss + text_loss_weight * text_loss`` (what the trainer minimises); the
+            weighted speech loss counts layer 0's tokens ``first_layer_loss_weight`` times.
+        speech_loss: scalar mean cross-entropy over all target speech tokens (END included), unweighted.
         text_loss: scalar mean next-text-token cross-entropy (0 when the weight is 0).
         layer_loss: ``[Q]`` mean cross-entropy per RVQ layer (for logging; nan for a layer without targets).
         logits: ``[N, Q, V + 1]`` local logits of the N supervised positions.
@@ -164,13 +165,19 @@ class TTSModel(nn.Module):
         scored = (targets != IGNORE_INDEX).float()
         speech_loss = (token_loss * scored).sum() / scored.sum().clamp_min(1)
         layer_loss = (token_loss * scored).sum(0) / scored.sum(0)  # nan where a layer has no targets
+        weighted = speech_loss
+        if cfg.first_layer_loss_weight != 1.0:  # layer 0 carries what the text must decide; finer layers dominate
+            layer_weight = torch.ones(cfg.num_codebooks, device=scored.device)
+            layer_weight[0] = cfg.first_layer_loss_weight
+            scored_w = scored * layer_weight
+            weighted = (token_loss * scored_w).sum() / scored_w.sum().clamp_min(1)
 
         text_loss = hidden.new_zeros(())
         if cfg.text_loss_weight > 0:
             is_text = batch.text_targets != IGNORE_INDEX  # [B, S]
             text_loss = F.cross_entropy(self.text_head(hidden[is_text]), batch.text_targets[is_text])
         return LMOutput(
-            loss=speech_loss + cfg.text_loss_weight * text_loss,
+            loss=weighted + cfg.text_loss_weight * text_loss,
             speech_loss=speech_loss,
             text_loss=text_loss,
             layer_loss=layer_loss.detach(),
