@@ -15,7 +15,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 COMMAND_MODULES = (
     "codec.cli_codec",  # encode, decode, info
@@ -42,6 +42,39 @@ def fail(message: str) -> int:
     text = f"error: {message}"
     print(f"\033[31m{text}\033[0m" if _use_color() else text, file=sys.stderr)
     return 2
+
+
+def per_layer_values(kind: type) -> Callable[[str], object]:
+    """An argparse ``type=`` for sampling options given once or per RVQ layer.
+
+    ``"0.8"`` parses to ``0.8``; ``"0.5,0.8"`` to ``(0.5, 0.8)`` (layer 0, then every finer layer: the last value
+    repeats, as in ``tts.sampling.SamplingParams``). A malformed value is an argparse usage error, not a traceback.
+    """
+
+    def parse(text: str) -> object:
+        parts = [part.strip() for part in text.split(",")]
+        try:
+            values = tuple(kind(part) for part in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind.__name__} or a comma list of them (per RVQ layer), got {text!r}"
+            ) from None
+        return values[0] if len(values) == 1 else values
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error messages
+    return parse
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """``--temperature``, ``--top-k`` and ``--top-p`` of TTS decoding, shared by ``synthesize`` and ``eval tts``."""
+    each = "; a comma list gives layer 0 first, the last value repeats for the finer layers"
+    p.add_argument(
+        "--temperature",
+        type=per_layer_values(float),
+        help=f"sampling temperature (0 = greedy; default: the model's){each}",
+    )
+    p.add_argument("--top-k", type=per_layer_values(int), help=f"keep the k most likely codes (0 = off){each}")
+    p.add_argument("--top-p", type=per_layer_values(float), help=f"nucleus sampling mass (1 = off){each}")
 
 
 def build_parser() -> argparse.ArgumentParser:

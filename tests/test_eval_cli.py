@@ -204,6 +204,32 @@ def test_eval_tts_cli_with_a_stand_in(tmp_path, monkeypatch, capsys):
     assert "DNSMOS OVRL" in capsys.readouterr().out
 
 
+def test_eval_tts_passes_decoding_options_to_the_synthesizer(tmp_path, monkeypatch):
+    class Recording(NoiseSynth):
+        def __init__(self) -> None:
+            self.kwargs: list[dict] = []
+
+        def synthesize(self, text, prompt_wav=None, prompt_text=None, **kwargs):
+            self.kwargs.append(kwargs)
+            return super().synthesize(text, prompt_wav, prompt_text, seed=kwargs.get("seed"))
+
+    synth = Recording()
+    monkeypatch.setattr("codec.evaluation.cli.load_tts", lambda model: synth)
+    options = "--limit 1 --metrics none --no-ground-truth --no-progress --latency-utterances 0"
+    args = eval_args("tts", "stand-in", MANIFEST, tmp_path, f"{options} --temperature 0.5,0.8 --top-k 20 --seed 3")
+    assert main(args) == 0
+    assert synth.kwargs[-1] == {"temperature": (0.5, 0.8), "top_k": 20, "seed": 3}  # top_p unset: the model's
+    assert "--temperature 0.5,0.8 --top-k 20" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("value", ["hot", "0.5,", "1,x"])
+def test_eval_tts_bad_decoding_option_is_a_usage_error(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        main(eval_args("tts", "stand-in", MANIFEST, tmp_path, f"--temperature {value}"))
+    assert exc.value.code == 2
+    assert "comma list of them (per RVQ layer)" in capsys.readouterr().err
+
+
 def test_eval_tts_refuses_reference_metrics(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("codec.evaluation.cli.load_tts", lambda model: NoiseSynth())
     assert main(eval_args("tts", "stand-in", MANIFEST, tmp_path, "--metrics wer,pesq")) == 2

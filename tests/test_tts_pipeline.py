@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -151,6 +152,17 @@ def test_cli_synthesize(release, tmp_path, wav_1s, monkeypatch, capsys):
     assert "first chunk" in capsys.readouterr().out
 
 
+def test_cli_synthesize_per_layer_sampling(release, tmp_path):
+    def run(*extra: str) -> np.ndarray:
+        out = tmp_path / "out.wav"
+        assert main(["synthesize", "Hello there.", "-o", str(out), "--model", str(release), *extra]) == 0
+        return sf.read(out)[0]
+
+    greedy = run("--temperature", "0", "--seed", "1")
+    assert np.array_equal(run("--temperature", "0,0", "--seed", "2"), greedy)  # a list, every layer greedy
+    assert not np.array_equal(run("--temperature", "0,1.5", "--top-k", "0", "--seed", "2"), greedy)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -159,6 +171,7 @@ def test_cli_synthesize(release, tmp_path, wav_1s, monkeypatch, capsys):
         ([], "exactly one"),
         (["Hi.", "--prompt", "missing.wav"], "not found"),
         (["Hi.", "--top-p", "2"], "top_p"),
+        (["Hi.", "--temperature", ",".join(["0.5"] * 40)], "temperature"),
     ],
 )
 def test_cli_synthesize_user_errors(release, tmp_path, capsys, extra, message):

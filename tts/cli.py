@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from codec.cli import add_sampling_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``synthesize`` and ``bench tts`` to the ``ucodec`` parser."""
@@ -27,9 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", help="voice prompt audio (any rate; a few seconds of the target voice)")
     p.add_argument("--prompt-text", help="transcript of the prompt (optional, needs --prompt)")
     p.add_argument("--model", default="default", help="TTS release directory or name (default: the shipped model)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy; default: the model's)")
-    p.add_argument("--top-k", type=int, help="keep the k most likely codes (0 = off)")
-    p.add_argument("--top-p", type=float, help="nucleus sampling mass (1 = off)")
+    add_sampling_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same audio")
     p.add_argument("--max-seconds", type=float, help="longest allowed sentence in seconds")
     p.add_argument("--stream", action="store_true", help="generate chunk by chunk and print the first-chunk latency")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from codec.cli import add_sampling_arguments
+
 BENCH_ATTR = "_ucodec_bench_subparsers"
 
 
@@ -83,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-utterances", type=int, default=5, help="lines with first-chunk latency (default 5)")
     p.add_argument("--no-ground-truth", action="store_true", help="do not score the real recordings")
     p.add_argument("--seed", type=int, default=0, help="sampling seed passed to the synthesizer (default 0)")
+    add_sampling_arguments(p)
     p.set_defaults(func=run_eval_tts, command_parser=p)
 
     p = bench_subparsers(subparsers).add_parser(
@@ -116,6 +119,8 @@ def render_command(args: argparse.Namespace) -> str:
         if value is None or value == action.default:
             continue
         flag = max(action.option_strings, key=len)
+        if isinstance(value, tuple):  # a per-layer option is written back as it was typed
+            value = ",".join(str(v) for v in value)
         words += [flag] if isinstance(action, argparse._StoreTrueAction) else [flag, str(value)]
     return shlex.join(words)
 
@@ -196,6 +201,9 @@ def run_eval_tts(args: argparse.Namespace) -> int:
         latency_utterances=args.latency_utterances,
         ground_truth=not args.no_ground_truth,
         seed=args.seed,
+        sampling=tuple(
+            (name, getattr(args, name)) for name in ("temperature", "top_k", "top_p") if getattr(args, name) is not None
+        ),
         progress=not args.no_progress,
     )
     synthesizer = load_tts(args.model)

@@ -58,6 +58,8 @@ class TtsEvalOptions:
     ground_truth: bool = True  # also score the real recordings
     warmup: bool = True  # one untimed synthesis first, so the first line's RTF does not include lazy initialisation
     seed: int | None = 0  # passed to synthesize(seed=...) when not None
+    # decoding overrides passed to synthesize(): temperature/top_k/top_p, each a value or per-layer tuple
+    sampling: tuple[tuple[str, object], ...] = ()
     progress: bool = True
 
 
@@ -207,7 +209,7 @@ def evaluate_tts(
     result.skipped = [u.id for u in utterances if u.id not in prompts]
     centroids = speaker_centroids(scorer, utterances, load, options.speaker_refs)
     result.num_speakers = len({u.speaker for u in utterances})
-    kwargs = {} if options.seed is None else {"seed": options.seed}
+    kwargs = dict(options.sampling) | ({} if options.seed is None else {"seed": options.seed})
     if options.warmup:
         first = usable[0]
         warm_prompt = load(prompts[first.id])[0][:, : int(options.max_prompt_seconds * sample_rate)]
