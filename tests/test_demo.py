@@ -138,7 +138,12 @@ def test_cli_demo_serves_quickly(tts, tmp_path):
     port = free_port()
     cmd = [sys.executable, "-m", "codec.cli", "demo", "--model", str(release), "--port", str(port), "--threads", "1"]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    # A suite started as a background job (`pytest &`) runs with SIGINT ignored, and the child would inherit that;
+    # Python then never raises KeyboardInterrupt and the demo could not be stopped by the SIGINT below.
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, preexec_fn=default_sigint
+    )
     client = None
     try:
         line = proc.stdout.readline()
@@ -151,9 +156,7 @@ def test_cli_demo_serves_quickly(tts, tmp_path):
         read(audio)
     finally:
         if client is not None:
-            # the client's heartbeat keeps a streaming request open, and the server's graceful shutdown waits for
-            # open requests: with the client still alive the demo hung on SIGINT in full-suite runs
-            client.close()
+            client.close()  # stops its heartbeat thread
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
 
