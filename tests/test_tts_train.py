@@ -205,6 +205,26 @@ def test_store_of_another_codec_is_refused(store, tmp_path):
         TTSTrainer(cfg, str(store), None, str(tmp_path / "exp"), cpu=True)
 
 
+def test_init_from_a_release_of_another_codec_warm_starts(straight, store, tmp_path, capsys):
+    """``--init-from REL --codec NEW``: the release's weights and frontend carry over, the run trains on NEW's codes."""
+    from codec.cli import main
+
+    assert main(["export-tts", str(straight.exp), str(tmp_path / "rel")]) == 0
+    torch.manual_seed(7)
+    other = Codec(tiny_config()).save_pretrained(tmp_path / "other_codec")
+    tokenize(other, store.parent / "manifest.jsonl", tmp_path / "tokens", progress=False)
+    cfg = load_tts_experiment(None, None, [*FAST, f"train.codec={other}"], init_from=str(tmp_path / "rel"))
+    cfg = prepare_tts_experiment(str(tmp_path / "exp"), cfg, resume=False)
+    trainer = TTSTrainer(cfg, str(tmp_path / "tokens"), None, str(tmp_path / "exp"), cpu=True)
+    assert "its speech-token embeddings and heads will be relearned" in capsys.readouterr().out
+    base = TTS.from_pretrained(tmp_path / "rel").model.state_dict()
+    mine = trainer.acc.unwrap_model(trainer.model).state_dict()
+    assert all(torch.equal(base[k], v) for k, v in mine.items())
+    assert trainer.codec.release_id == Codec.from_pretrained(other).release_id
+    trainer.fit(max_steps=1)
+    assert trainer.step == 1
+
+
 def test_two_process_cpu_ddp_keeps_ranks_identical(store, tiny_release, tmp_path):
     accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
     if not os.path.exists(accelerate):

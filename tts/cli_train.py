@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev-store", default=None, help="dev token store for the periodic dev loss and samples")
     p.add_argument("--out", required=True, help="experiment directory")
     p.add_argument("--codec", default=None, help="codec release of the store (sets train.codec; default: 'default')")
-    p.add_argument("--init-from", default=None, help="fine-tune this TTS release (its model config, frontend, codec)")
+    p.add_argument("--init-from", default=None, help="fine-tune this TTS release (its model config, frontend and, unless --codec, its codec)")
     p.add_argument("--init-global", default=None, help="warm-start the global model from a local Llama/Qwen directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--max-steps", type=int, default=None, help="stop at this step (overrides train.max_steps)")
@@ -57,6 +57,8 @@ def _train(args: argparse.Namespace) -> int:
 
     New model:   ucodec train-tts --config configs/tts/small.yaml --store TOKENS --dev-store DEV --out EXP
     Fine-tune:   ucodec train-tts --init-from RELEASE --train-config configs/tts/finetune_cpu.yaml --store T --out EXP
+    Warm start on a new codec (store made with it):
+                 ucodec train-tts --init-from RELEASE --codec NEW_CODEC --store T --out EXP
     CPU DDP:     accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...
     (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
     from tts.train import TTSTrainer, prepare_tts_experiment

@@ -148,11 +148,24 @@ class TTSTrainer:
         self.step = self._saved_step = 0
 
     def _init_from_release(self) -> TextFrontend:
-        """Load the weights of the release being fine-tuned (a resume then overrides them); returns its frontend."""
+        """Load the weights of the release being fine-tuned (a resume then overrides them); returns its frontend.
+
+        With ``train.codec`` set to another codec than the release's (``--init-from REL --codec NEW``) this is a warm
+        start: the text side and the attention layers carry over, while the speech-token embeddings and heads, which
+        meant the old codec's codes, are relearned from the new store. The model shapes must still match.
+        """
         from tts.pipeline import TTS
 
-        base = TTS.from_pretrained(self.tc.init_from, codec=self.codec)  # refuses a release of another codec
-        self.model.load_state_dict(base.model.state_dict())
+        base = TTS.from_pretrained(self.tc.init_from)  # with its bundled codec
+        if base.codec.release_id != self.codec.release_id:
+            self.acc.print(
+                f"warm start: {self.tc.init_from} was trained on codec {base.codec.release_id}, this run uses "
+                f"{self.codec.release_id}; its speech-token embeddings and heads will be relearned"
+            )
+        try:
+            self.model.load_state_dict(base.model.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(f"{self.tc.init_from}: its weights do not fit this model config: {exc}") from None
         return base.frontend
 
     def _frontend(self, base: TextFrontend | None) -> TextFrontend:
