@@ -154,19 +154,18 @@ class TTSTrainer:
         start: the text side and the attention layers carry over, while the speech-token embeddings and heads, which
         meant the old codec's codes, are relearned from the new store. The model shapes must still match.
         """
-        from tts.pipeline import TTS
+        from codec.release import load_release, load_weights
+        from tts.config import FORMAT_VERSION
 
-        base = TTS.from_pretrained(self.tc.init_from)  # with its bundled codec
-        if base.codec.release_id != self.codec.release_id:
+        rel = load_release(self.tc.init_from, "tts", FORMAT_VERSION)
+        load_weights(self.model, rel)  # a clear ValueError if the model config does not fit the release's weights
+        trained_on = (rel.meta.get("codec") or {}).get("release_id")
+        if trained_on is not None and trained_on != self.codec.release_id:
             self.acc.print(
-                f"warm start: {self.tc.init_from} was trained on codec {base.codec.release_id}, this run uses "
+                f"warm start: {self.tc.init_from} was trained on codec {trained_on}, this run uses "
                 f"{self.codec.release_id}; its speech-token embeddings and heads will be relearned"
             )
-        try:
-            self.model.load_state_dict(base.model.state_dict())
-        except RuntimeError as exc:
-            raise ValueError(f"{self.tc.init_from}: its weights do not fit this model config: {exc}") from None
-        return base.frontend
+        return TextFrontend.load(rel.path, self.cfg.model.frontend)
 
     def _frontend(self, base: TextFrontend | None) -> TextFrontend:
         """The run's frontend: the one stored in the experiment, else the base release's, else a new one."""
