@@ -49,6 +49,7 @@ def _train(args: argparse.Namespace) -> int:
 
     CPU DDP: accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-codec ...
     (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
+    from codec.experiment import undo_on_refusal
     from codec.train import CodecTrainer, prepare_experiment
     from codec.train_config import load_experiment_config
 
@@ -64,8 +65,9 @@ def _train(args: argparse.Namespace) -> int:
         from codec.train_config import CodecExperimentConfig
 
         cfg = stored_config_with_overrides(args.out, args.set, CodecExperimentConfig)
-    cfg = prepare_experiment(args.out, cfg, args.resume)
-    trainer = CodecTrainer(cfg, args.train, args.dev, args.out, cpu=args.cpu)
+    with undo_on_refusal(args.out):  # a refused start leaves no new config.yaml behind
+        cfg = prepare_experiment(args.out, cfg, args.resume)
+        trainer = CodecTrainer(cfg, args.train, args.dev, args.out, cpu=args.cpu)
     step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
     trainer.acc.print(f"done at step {step}; export with: ucodec export {args.out} RELEASE_DIR")
     return 0

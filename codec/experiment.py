@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,6 +165,31 @@ def prepare_experiment_dir(exp_dir: str | Path, cfg: C | None, resume: bool, cls
         stale.unlink(missing_ok=True)
     write_text_atomic(stored, dump_yaml(cfg))
     return cfg
+
+
+@contextmanager
+def undo_on_refusal(exp_dir: str | Path) -> Iterator[None]:
+    """Leave ``exp_dir`` as it was found if the block raises: what the block created there is removed.
+
+    Wraps the start of a run (:func:`prepare_experiment_dir` and the trainer's constructor, never ``fit``): a start
+    refused for a bad store, codec or weights would otherwise leave a new ``config.yaml`` behind, and the retry with
+    a corrected command would find a stored run it did not ask for. Entries that existed before are never touched.
+    """
+    exp = Path(exp_dir)
+    existed = exp.is_dir()
+    before = set(exp.iterdir()) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(exp, ignore_errors=True)
+        elif exp.is_dir():
+            for entry in set(exp.iterdir()) - before:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        raise
 
 
 def write_slim_state(state: dict, path: str | Path, optimizers: tuple[str, ...], weights: tuple[str, ...]) -> None:

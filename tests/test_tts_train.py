@@ -205,6 +205,25 @@ def test_store_of_another_codec_is_refused(store, tmp_path):
         TTSTrainer(cfg, str(store), None, str(tmp_path / "exp"), cpu=True)
 
 
+def test_a_refused_start_leaves_the_experiment_directory_as_it_was(store, tmp_path, capsys):
+    """A store of another codec is refused before any step: no new config.yaml (or directory) is left behind, and
+    what was in an existing directory stays."""
+    from codec.cli import main
+
+    torch.manual_seed(7)
+    other = Codec(tiny_config()).save_pretrained(tmp_path / "other_codec")
+    sets = sum((["--set", s] for s in FAST), [])
+    new_dir, old_dir = tmp_path / "new_exp", tmp_path / "old_exp"
+    old_dir.mkdir()
+    (old_dir / "notes.txt").write_text("mine")
+    for exp in (new_dir, old_dir):
+        argv = ["train-tts", "--config", TINY_TTS, "--codec", str(other), "--store", str(store), "--out", str(exp)]
+        assert main([*argv, *sets]) != 0
+        assert "made with codec" in capsys.readouterr().err
+    assert not new_dir.exists()
+    assert sorted(p.name for p in old_dir.iterdir()) == ["notes.txt"]
+
+
 def test_init_from_a_release_of_another_codec_warm_starts(straight, store, tmp_path, capsys):
     """``--init-from REL --codec NEW``: the release's weights and frontend carry over, the run trains on NEW's codes."""
     from codec.cli import main

@@ -61,6 +61,7 @@ def _train(args: argparse.Namespace) -> int:
                  ucodec train-tts --init-from RELEASE --codec NEW_CODEC --store T --out EXP
     CPU DDP:     accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...
     (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
+    from codec.experiment import undo_on_refusal
     from tts.train import TTSTrainer, prepare_tts_experiment
     from tts.train_config import DEFAULT_TRAIN_CONFIG, load_tts_experiment
 
@@ -80,8 +81,9 @@ def _train(args: argparse.Namespace) -> int:
         from tts.train_config import TTSExperimentConfig
 
         cfg = stored_config_with_overrides(args.out, overrides, TTSExperimentConfig)
-    cfg = prepare_tts_experiment(args.out, cfg, args.resume)
-    trainer = TTSTrainer(cfg, args.store, args.dev_store, args.out, cpu=args.cpu)
+    with undo_on_refusal(args.out):  # a refused start leaves no new config.yaml behind
+        cfg = prepare_tts_experiment(args.out, cfg, args.resume)
+        trainer = TTSTrainer(cfg, args.store, args.dev_store, args.out, cpu=args.cpu)
     step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
     trainer.acc.print(f"done at step {step}; export with: ucodec export-tts {args.out} RELEASE_DIR")
     return 0
