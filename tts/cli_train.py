@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev-store", default=None, help="dev token store for the periodic dev loss and samples")
     p.add_argument("--out", required=True, help="experiment directory")
     p.add_argument("--codec", default=None, help="codec release of the store (sets train.codec; default: 'default')")
-    p.add_argument("--init-from", default=None, help="fine-tune this TTS release (its model config, frontend and, unless --codec, its codec)")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="fine-tune this TTS release (its model config, frontend and, unless --codec, its codec)",
+    )
     p.add_argument("--init-global", default=None, help="warm-start the global model from a local Llama/Qwen directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--max-steps", type=int, default=None, help="stop at this step (overrides train.max_steps)")
