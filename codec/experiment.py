@@ -42,6 +42,23 @@ def lr_lambda(step: int, warmup: int, max_steps: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def load_scheduler(sched: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Restore a warm-up + cosine scheduler's position, keeping the peak rates of the *current* config.
+
+    A plain ``load_state_dict`` would bring back the stored ``base_lrs``, so ``--resume --set train.lr=...`` would
+    be silently ignored; and after a slim state (fresh optimizer) the first step would run at the rate of step 0.
+    Here each group's rate is set to ``peak * multiplier(step)`` at once. With an unchanged config this is the very
+    value the uninterrupted run had, so exact resume is not affected.
+    """
+    peaks = list(sched.base_lrs)  # from the optimizer built with the current config
+    sched.load_state_dict(state)
+    sched.base_lrs = peaks
+    for group, peak, multiplier in zip(sched.optimizer.param_groups, peaks, sched.lr_lambdas, strict=True):
+        group["initial_lr"] = peak
+        group["lr"] = peak * multiplier(sched.last_epoch)
+    sched._last_lr = [group["lr"] for group in sched.optimizer.param_groups]
+
+
 def list_checkpoints(exp_dir: str | Path) -> list[Path]:
     """Checkpoints of an experiment, oldest first."""
     return sorted((Path(exp_dir) / CKPT_DIR).glob("step_*.pt"))

@@ -34,6 +34,7 @@ from codec.experiment import (  # noqa: F401  (re-exported: the codec CLI and te
     latest_good_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    load_scheduler,
     lr_lambda,
     prepare_experiment_dir,
     write_checkpoint,
@@ -129,8 +130,8 @@ class CodecTrainer:
             self.opt_d.load_state_dict(state["opt_d"])
         else:  # a slim state (committed to the repo between sessions): Adam moments restart from zero
             print("warning: checkpoint has no optimizer state (slim); Adam moments restart, resume is not exact")
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
+        load_scheduler(self.sched_g, state["sched_g"])  # the peak rates of the current config (--set train.lr*)
+        load_scheduler(self.sched_d, state["sched_d"])
         self.usage_ema = state.get("usage_ema")
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,8 +180,6 @@ def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
 
 def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_release, tmp_path, capsys):
     """The state committed between sessions: fp16 weights, no AdamW moments, ``--resume`` continues from it."""
-    import shutil
-
     from codec.cli import main
 
     slim = tmp_path / "slim.pt"
@@ -195,6 +194,27 @@ def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_rele
     shutil.copy(slim, fresh / "checkpoints" / "step_0000004.pt")
     resumed = run(store, tiny_release, fresh, 5, resume=True)
     assert resumed.step == 5 and "AdamW moments restart" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("slim", [False, True], ids=["full", "slim"])
+def test_resume_takes_the_new_peak_rate_of_set_train_lr(straight, store, tmp_path, slim):
+    """``--resume --set train.lr=...`` must change the rate from the first resumed step on (the stored scheduler
+    state used to bring the old peak back); a slim state (fresh optimizer) must not restart at step 0's rate."""
+    from codec.experiment import lr_lambda, stored_config_with_overrides, write_slim_state
+    from tts.train_config import TTSExperimentConfig
+
+    exp = tmp_path / "exp"
+    shutil.copytree(straight.exp, exp)
+    ckpt = list_checkpoints(exp)[-1]
+    if slim:
+        write_slim_state(load_checkpoint(ckpt), ckpt, optimizers=("opt",), weights=("model",))
+    cfg = stored_config_with_overrides(exp, ["train.lr=1e-3"], TTSExperimentConfig)
+    trainer = TTSTrainer(prepare_tts_experiment(str(exp), cfg, resume=True), str(store), None, str(exp), cpu=True)
+    trainer.load_state_dict(load_checkpoint(ckpt))
+    t = cfg.train
+    expected = 1e-3 * lr_lambda(4, t.warmup_steps, t.max_steps, t.lr_min_ratio)
+    assert [g["lr"] for g in trainer.opt.param_groups] == pytest.approx([expected] * 2, rel=1e-9)
+    assert trainer.sched.get_last_lr() == pytest.approx([expected] * 2, rel=1e-9)
 
 
 def test_store_of_another_codec_is_refused(store, tmp_path):

@@ -32,6 +32,7 @@ from codec.experiment import (
     append_csv,
     ignore_stop_signals,
     latest_good_checkpoint,
+    load_scheduler,
     lr_lambda,
     prepare_experiment_dir,
     write_checkpoint,
@@ -207,7 +208,7 @@ class TTSTrainer:
             self.opt.load_state_dict(state["opt"])
         else:  # a slim state (committed to the repo between sessions): AdamW moments restart from zero
             print("warning: checkpoint has no optimizer state (slim); AdamW moments restart, resume is not exact")
-        self.sched.load_state_dict(state["sched"])
+        load_scheduler(self.sched, state["sched"])  # the peak rate of the current config (--set train.lr)
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))
         if state.get("rng_cuda") and torch.cuda.is_available() and len(state["rng_cuda"]) == torch.cuda.device_count():
