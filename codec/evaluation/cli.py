@@ -1,4 +1,4 @@
-"""Command line of the evaluation toolkit: ``ucodec eval codec``, ``ucodec eval tts``, ``ucodec bench codec``.
+"""Command line of the evaluation toolkit: ``ucodec eval codec|tts|tts-align``, ``ucodec bench codec``.
 
 ``codec.cli`` imports this module and calls :func:`register`. The ``bench`` command is shared: this module adds
 ``bench codec``, and the TTS package adds ``bench tts`` through :func:`bench_subparsers`, which returns the
@@ -43,7 +43,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval {codec,tts}`` and ``bench codec`` to the ``ucodec`` parser."""
+    """Add ``eval {codec,tts,tts-align}`` and ``bench codec`` to the ``ucodec`` parser."""
     evaluation = subparsers.add_parser(
         "eval", help="evaluate a codec or a TTS model on a test manifest", description="Offline evaluation."
     )
@@ -87,6 +87,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed passed to the synthesizer (default 0)")
     add_sampling_arguments(p)
     p.set_defaults(func=run_eval_tts, command_parser=p)
+
+    p = what.add_parser(
+        "tts-align",
+        help="does the TTS model read? score how its attention follows the text (teacher-forced)",
+        description="Per layer and head of the global model: how the attention of each frame over the text moves "
+        "with the frame (corr, lag), how sharp it is (peak) and how much goes to text (mass). tts/alignment.py.",
+    )
+    p.add_argument("--model", required=True, help="TTS release directory (or name) for tts.TTS.from_pretrained")
+    p.add_argument("--manifest", required=True, help="JSONL manifest of recordings with their transcripts")
+    p.add_argument("--out", required=True, help="output directory (report.md, attention.png)")
+    p.add_argument("--limit", type=int, default=20, help="utterances to probe (default 20)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=run_eval_tts_align, command_parser=p)
 
     p = bench_subparsers(subparsers).add_parser(
         "codec",
@@ -214,4 +227,45 @@ def run_eval_tts(args: argparse.Namespace) -> int:
 
     print(results_table(result))
     print(f"wrote {args.out}/report.md")
+    return 0
+
+
+def run_eval_tts_align(args: argparse.Namespace) -> int:
+    """Handler of ``ucodec eval tts-align``."""
+    from pathlib import Path
+
+    import torch
+
+    from codec.atomic import write_text_atomic
+    from codec.audio import load_audio
+    from codec.evaluation.plots import plot_attention
+    from codec.manifest import read_manifest
+
+    _threads(args.threads)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    utterances = read_manifest(args.manifest)[: args.limit]
+    synthesizer = load_tts(args.model)
+    from tts.alignment import probe, report, text_attention
+
+    items = []
+    for u in utterances:
+        wav = load_audio(u.audio, synthesizer.sample_rate)  # [1, T]; read_manifest resolved the path
+        with torch.inference_mode():
+            codes = synthesizer.codec.encode(wav[None])[0]  # [Q, F]
+        items.append((synthesizer.frontend.encode(u.text), codes))
+    scores = probe(synthesizer.model, items)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "report.md", report(scores, str(args.model), render_command(args)))
+    layer, head = scores.best_head()
+    maps = text_attention(synthesizer.model, *items[0])[layer, head]  # [F, L]
+    panel = f"{utterances[0].id}: layer {layer} head {head} (best corr)"
+    plot_attention(out / "attention.png", {panel: (maps / maps.sum(-1, keepdim=True).clamp_min(1e-12)).numpy()})
+    best = (layer, head)
+    print(
+        f"best head: layer {layer} head {head}: corr {scores.corr[best]:.2f}, lag {scores.lag[best]:.3f}, "
+        f"peak {scores.peak[best]:.2f} ({scores.utterances} utterances)"
+    )
+    print(f"wrote {out}/report.md")
     return 0

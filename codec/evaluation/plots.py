@@ -146,3 +146,30 @@ def plot_histograms(
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def plot_attention(path: str | os.PathLike, panels: Mapping[str, np.ndarray]) -> Path:
+    """Write attention maps side by side, frames on x and text symbols on y (``ucodec eval tts-align``).
+
+    Args:
+        path: PNG to write.
+        panels: title -> attention ``[F, L]`` (one head, one utterance).
+
+    Raises:
+        ValueError: no panel.
+    """
+    if not panels:
+        raise ValueError("plot_attention: no attention map to plot")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (title, att) in zip(axes[0], panels.items(), strict=True):
+        ax.imshow(np.asarray(att).T, aspect="auto", origin="lower", interpolation="nearest", cmap="magma")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("frame (5 Hz)", fontsize=8)
+        ax.set_ylabel("text symbol", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
