@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from tts.batch import build_prefix, collate
+from tts.batch import TTSItem, build_prefix, collate
 from tts.config import SamplingConfig, TTSConfig
 from tts.generate import generate, generate_frames, length_limits
 from tts.model import TTSModel
@@ -84,27 +84,44 @@ def test_length_limits():
     assert low == [1, 10, 0] and high == [7, 20, 2]  # 20 = 4 s * 5 Hz cap
 
 
-def test_cached_generation_equals_full_forward_greedy(model):
+@pytest.fixture(scope="module")
+def aligned() -> TTSModel:
+    """The tiny model with aligned RoPE positions (frames 2.5 text symbols apart)."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TTSConfig.load("configs/tts/tiny.yaml"), frame_position_stride=2.5)
+    return TTSModel(cfg).eval()
+
+
+@pytest.mark.parametrize("kind", ["plain", "aligned", "aligned+transcript"])
+def test_cached_generation_equals_full_forward_greedy(model, aligned, kind):
+    net = model if kind == "plain" else aligned
+    stride = net.config.frame_position_stride
     text, prompt = [5, 6, 7, 8], codes(3, 1)
-    prefix = build_prefix([text], [prompt], Q)
-    out = generate(model, prefix, SamplingParams.greedy(Q), [0], [3], [6])
+    target_text = 2 if kind.endswith("transcript") else len(text)  # the first two symbols: the prompt's transcript
+    prefix = build_prefix([text], [prompt], Q, [target_text], frame_stride=stride)
+    out = generate(net, prefix, SamplingParams.greedy(Q), [0], [3], [6])
     frames = out.codes[0, :, : out.lengths[0]]
-    logits = model(collate([(text, prompt, frames)], end_id=V)).logits  # [F + 1, Q, V + 1]
+    item = TTSItem(text, prompt, frames, target_text_length=target_text)
+    logits = net(collate([item], end_id=V, frame_stride=stride)).logits  # [F + 1, Q, V + 1]
     greedy = logits[: out.lengths[0]].argmax(-1).T  # teacher-forced argmax of every generated frame
     assert torch.equal(greedy, frames)
     if out.reasons[0] == "end":
         assert logits[-1, 0].argmax() == V
 
 
-def test_batch_equals_per_item_with_the_same_seeds(model, monkeypatch):
-    bias_logits(model, monkeypatch, V, amount=4.0)  # END likely but not certain: sequences end at different times
+@pytest.mark.parametrize("kind", ["plain", "aligned"])
+def test_batch_equals_per_item_with_the_same_seeds(model, aligned, monkeypatch, kind):
+    net = model if kind == "plain" else aligned
+    bias_logits(net, monkeypatch, V, amount=4.0)  # END likely but not certain: sequences end at different times
     texts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
     prompts = [codes(2, 1), None, codes(4, 2)]
+    targets, stride = [3, 2, 3], net.config.frame_position_stride  # the first item has a 2-symbol transcript
     params = SamplingParams.create(Q, SamplingConfig(), temperature=1.0, top_k=[30, 10], top_p=0.9)
     seeds, low, high = [11, 22, 33], [1, 2, 0], [9, 7, 8]
-    batched = generate(model, build_prefix(texts, prompts, Q), params, seeds, low, high)
+    batched = generate(net, build_prefix(texts, prompts, Q, targets, stride), params, seeds, low, high)
     for i in range(3):
-        alone = generate(model, build_prefix([texts[i]], [prompts[i]], Q), params, [seeds[i]], [low[i]], [high[i]])
+        prefix = build_prefix([texts[i]], [prompts[i]], Q, [targets[i]], stride)
+        alone = generate(net, prefix, params, [seeds[i]], [low[i]], [high[i]])
         assert alone.lengths[0] == batched.lengths[i] and alone.reasons[0] == batched.reasons[i]
         n = alone.lengths[0]
         assert torch.equal(batched.codes[i, :, :n], alone.codes[0, :, :n])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 from torch.testing import assert_close
 
-from tts.batch import build_prefix, collate
+from tts.batch import TTSItem, build_prefix, collate, item_positions
 from tts.config import BOS_ID, IGNORE_INDEX, PAD_ID, SEP_ID, TTSConfig
 from tts.model import TTSModel
 from tts.transformer import KVCache, StepDecoder, Transformer
@@ -57,6 +58,26 @@ def test_collate_layout_and_targets():
     assert torch.equal(batch.speech_targets[1, :, 2:4], batch.codes[1, :, 3:5])
     with pytest.raises(ValueError, match="Q=32"):
         collate([([1], None, codes(2)), ([1], None, torch.zeros(4, 2, dtype=torch.long))], end_id=V)
+
+
+def test_aligned_positions_lay_frames_on_the_text_axis():
+    """One position per token by default; with a stride, target frame j sits at the target text's first symbol
+    + stride * j, a transcribed prompt's frames before it (over its transcript), the text keeps 0 .. n + 1."""
+    prompt, target = codes(2, 1), codes(3, 2)
+    plain = collate([TTSItem([7, 8, 9, 10], prompt, target, target_text_length=2)], end_id=V)
+    assert plain.positions[0].tolist() == list(range(4 + 2 + 5))
+    aligned = collate([TTSItem([7, 8, 9, 10], prompt, target, target_text_length=2)], end_id=V, frame_stride=2.5)
+    # BOS 0, text 1..4 (transcript 1-2, target text 3-4), SEP 5; target text starts at 3
+    assert aligned.positions[0].tolist() == [0, 1, 2, 3, 4, 5, 3 - 5.0, 3 - 2.5, 3, 5.5, 8]
+    assert item_positions(4, 2, 2, 5, 2.5).tolist() == aligned.positions[0].tolist()
+    # inference: the same prefix positions, and the next frame where the teacher-forced target frame 0 is
+    prefix = build_prefix([[7, 8, 9, 10]], [prompt], Q, [2], frame_stride=2.5)
+    assert prefix.positions[0].tolist() == aligned.positions[0, :8].tolist()
+    assert prefix.next_positions.tolist() == [3.0] and prefix.frame_step == 2.5
+    legacy = build_prefix([[7, 8, 9, 10]], [prompt], Q, [2])
+    assert legacy.next_positions.tolist() == [8] and legacy.frame_step == 1
+    with pytest.raises(ValueError, match="frame_position_stride"):
+        dataclasses.replace(TTSConfig.load("configs/tts/tiny.yaml"), frame_position_stride=-1.0)
 
 
 def test_forward_loss_and_gradients():

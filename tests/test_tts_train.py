@@ -114,6 +114,7 @@ def test_prompts_come_from_another_utterance_of_the_speaker(store):
             torch.equal(item.prompt_codes, s[:, k : k + width]) for s in sources for k in range(s.shape[1] - width + 1)
         )
         kinds.add("transcript" if len(item.text_ids) > len(own) else "crop")
+        assert item.target_text_length == len(own)  # where the target text starts (aligned positions read it)
         bound = data.lengths[0]
         assert 2 + len(item.text_ids) + width + item.target_codes.shape[1] <= bound
     assert kinds == {"none", "transcript", "crop"}

@@ -78,7 +78,7 @@ def text_attention(model: TTSModel, text_ids: Sequence[int], codes: torch.Tensor
 
     hooks = [m.register_forward_hook(keep) for m in model.global_model.modules() if isinstance(m, Attention)]
     try:
-        batch = collate([(list(text_ids), None, codes)], end_id=model.config.end_id)
+        batch = collate([(list(text_ids), None, codes)], model.config.end_id, model.config.frame_position_stride)
         with torch.inference_mode():
             model(batch)
     finally:

@@ -30,11 +30,14 @@ class TTSItem:
         text_ids: frontend ids of (prompt transcript +) target text, without BOS/SEP.
         prompt_codes: ``[Q, Fp]`` codes of the voice prompt (context only), or None.
         target_codes: ``[Q, Ft]`` codes to learn.
+        target_text_length: symbols of the target text at the end of ``text_ids`` (None: all of them); only
+            aligned positions (:func:`item_positions`) read it.
     """
 
     text_ids: Sequence[int] | torch.Tensor
     prompt_codes: torch.Tensor | None
     target_codes: torch.Tensor
+    target_text_length: int | None = None
 
 
 @dataclass
@@ -49,6 +52,7 @@ class TTSBatch:
         text_targets: ``[B, S]`` next text id where the next position is text, else IGNORE_INDEX.
         speech_targets: ``[B, Q, S]`` codes of the next frame where it is a target frame; END in layer 0 at the
             last position of every item; IGNORE_INDEX elsewhere.
+        positions: ``[B, S]`` RoPE positions (:func:`item_positions`; long, or float with aligned positions).
     """
 
     tokens: torch.Tensor
@@ -57,6 +61,7 @@ class TTSBatch:
     lengths: torch.Tensor
     text_targets: torch.Tensor
     speech_targets: torch.Tensor
+    positions: torch.Tensor
 
     def to(self, device: torch.device | str) -> TTSBatch:
         return TTSBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -81,12 +86,44 @@ def _check_codes(codes: torch.Tensor | None, num_codebooks: int, what: str) -> t
     return codes.long()
 
 
-def collate(items: Sequence[TTSItem | tuple], end_id: int) -> TTSBatch:
+def first_target_position(num_ids: int, target_ids: int, num_prompt: int, frame_stride: float) -> float:
+    """RoPE position of an item's first target frame (see :func:`item_positions`)."""
+    if frame_stride == 0:
+        return num_ids + 2 + num_prompt  # the next position after [BOS] text [SEP] prompt
+    return 1 + num_ids - target_ids  # the target text's first symbol
+
+
+def item_positions(
+    num_ids: int, target_ids: int, num_prompt: int, num_frames: int, frame_stride: float
+) -> torch.Tensor:
+    """RoPE positions ``[num_ids + 2 + num_frames]`` of one ``[BOS] text [SEP] frames`` sequence.
+
+    Args:
+        num_ids: text symbols (prompt transcript + target text); ``target_ids`` of them are the target text.
+        num_prompt: prompt frames among the ``num_frames`` (prompt then target).
+        frame_stride: 0 = one position per token, ``0 .. S-1`` (long). ``> 0`` = **aligned positions** (float):
+            the text keeps ``0 .. num_ids + 1`` and the frames are laid on the text's axis ``frame_stride``
+            symbols apart, target frame ``j`` at the target text's first symbol ``+ frame_stride * j`` and the
+            prompt's frames before it (a transcribed prompt's then fall on its transcript, a crop's before the
+            text). With ``frame_stride`` near the corpus's symbols per frame, the symbols spoken at frame ``f`` sit
+            at a nearly constant RoPE offset from it, which relative attention can learn to follow; with one
+            position per token that offset grows by (symbols per frame - 1) every frame (``ucodec eval tts-align``).
+    """
+    n_text = num_ids + 2
+    if frame_stride == 0:
+        return torch.arange(n_text + num_frames)
+    start = first_target_position(num_ids, target_ids, num_prompt, frame_stride)
+    frames = start + frame_stride * (torch.arange(num_frames, dtype=torch.float32) - num_prompt)
+    return torch.cat([torch.arange(n_text, dtype=torch.float32), frames])
+
+
+def collate(items: Sequence[TTSItem | tuple], end_id: int, frame_stride: float = 0.0) -> TTSBatch:
     """Right-pad a list of utterances into a :class:`TTSBatch`.
 
     Args:
         items: :class:`TTSItem` or ``(text_ids, prompt_codes | None, target_codes [Q, Ft])`` tuples.
         end_id: layer 0's END token (``TTSConfig.end_id``).
+        frame_stride: the model's ``frame_position_stride`` (RoPE positions, :func:`item_positions`).
 
     Raises:
         ValueError: empty list, empty text, or codes with inconsistent Q.
@@ -100,16 +137,20 @@ def collate(items: Sequence[TTSItem | tuple], end_id: int) -> TTSBatch:
         ids = _as_ids(it.text_ids)
         prompt = _check_codes(it.prompt_codes, q, "prompt_codes")
         target = _check_codes(it.target_codes, q, "target_codes")
-        parts.append((ids, prompt, target))
-    lengths = [ids.numel() + 2 + p.shape[1] + t.shape[1] for ids, p, t in parts]
+        parts.append((ids, prompt, target, ids.numel() if it.target_text_length is None else it.target_text_length))
+    lengths = [ids.numel() + 2 + p.shape[1] + t.shape[1] for ids, p, t, _ in parts]
     b, s = len(parts), max(lengths)
+    positions = torch.zeros(b, s, dtype=torch.float32 if frame_stride else torch.long)
     tokens = torch.full((b, s), PAD_ID, dtype=torch.long)
     codes = torch.zeros(b, q, s, dtype=torch.long)
     is_frame = torch.zeros(b, s, dtype=torch.bool)
     text_targets = torch.full((b, s), IGNORE_INDEX, dtype=torch.long)
     speech_targets = torch.full((b, q, s), IGNORE_INDEX, dtype=torch.long)
-    for i, (ids, prompt, target) in enumerate(parts):
+    for i, (ids, prompt, target, target_ids) in enumerate(parts):
         n_text = ids.numel() + 2  # BOS ... SEP
+        positions[i, : lengths[i]] = item_positions(
+            ids.numel(), target_ids, prompt.shape[1], prompt.shape[1] + target.shape[1], frame_stride
+        )
         text = torch.cat([torch.tensor([BOS_ID]), ids, torch.tensor([SEP_ID])])
         tokens[i, :n_text] = text
         text_targets[i, : n_text - 1] = text[1:]
@@ -120,7 +161,7 @@ def collate(items: Sequence[TTSItem | tuple], end_id: int) -> TTSBatch:
         first_target = n_text + prompt.shape[1]  # position of the first target frame
         speech_targets[i, :, first_target - 1 : lengths[i] - 1] = target
         speech_targets[i, 0, lengths[i] - 1] = end_id
-    return TTSBatch(tokens, codes, is_frame, torch.tensor(lengths), text_targets, speech_targets)
+    return TTSBatch(tokens, codes, is_frame, torch.tensor(lengths), text_targets, speech_targets, positions)
 
 
 @dataclass
@@ -132,9 +173,12 @@ class Prefix:
         codes: ``[B, Q, S]``.
         is_frame: ``[B, S]``.
         valid: ``[B, S]`` bool, False on the left padding.
-        positions: ``[B, S]`` RoPE positions, counted from each item's first real position.
+        positions: ``[B, S]`` RoPE positions, counted from each item's first real position (:func:`item_positions`).
         lengths: real positions per item (host ints: they size caches and never need a device sync).
         text_lengths: target-text symbols per item (sets the min/max generation length).
+        next_positions: ``[B]`` RoPE position of each item's first generated frame; frame ``j`` gets
+            ``next_positions + frame_step * j``.
+        frame_step: RoPE distance between consecutive frames (1, or the aligned positions' stride).
     """
 
     tokens: torch.Tensor
@@ -144,6 +188,8 @@ class Prefix:
     positions: torch.Tensor
     lengths: list[int]
     text_lengths: list[int]
+    next_positions: torch.Tensor
+    frame_step: float = 1
 
     @property
     def padded(self) -> bool:
@@ -151,7 +197,7 @@ class Prefix:
 
     def to(self, device: torch.device | str) -> Prefix:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("tokens", "codes", "is_frame", "valid", "positions"):
+        for name in ("tokens", "codes", "is_frame", "valid", "positions", "next_positions"):
             moved[name] = moved[name].to(device)
         return Prefix(**moved)
 
@@ -161,6 +207,7 @@ def build_prefix(
     prompt_codes: Sequence[torch.Tensor | None],
     num_codebooks: int,
     target_text_lengths: Sequence[int] | None = None,
+    frame_stride: float = 0.0,
 ) -> Prefix:
     """Left-pad the inference prompts of a batch so that every item's next position is the same cache slot.
 
@@ -169,6 +216,7 @@ def build_prefix(
         prompt_codes: per item ``[Q, Fp]`` or None.
         num_codebooks: Q.
         target_text_lengths: symbols of the target text alone (default: all of ``text_ids``).
+        frame_stride: the model's ``frame_position_stride`` (RoPE positions, :func:`item_positions`).
     """
     if len(text_ids) != len(prompt_codes) or not text_ids:
         raise ValueError(f"need one prompt (or None) per text: {len(text_ids)} texts, {len(prompt_codes)} prompts")
@@ -182,7 +230,9 @@ def build_prefix(
     codes = torch.zeros(b, num_codebooks, s, dtype=torch.long)
     is_frame = torch.zeros(b, s, dtype=torch.bool)
     valid = torch.zeros(b, s, dtype=torch.bool)
-    positions = torch.zeros(b, s, dtype=torch.long)
+    text_lengths = list(target_text_lengths) if target_text_lengths is not None else [p[0].numel() for p in parts]
+    positions = torch.zeros(b, s, dtype=torch.float32 if frame_stride else torch.long)
+    starts = []
     for i, ((ids, prompt), n) in enumerate(zip(parts, lengths, strict=True)):
         pad = s - n
         n_text = ids.numel() + 2
@@ -190,6 +240,9 @@ def build_prefix(
         codes[i, :, pad + n_text :] = prompt
         is_frame[i, pad + n_text :] = True
         valid[i, pad:] = True
-        positions[i, pad:] = torch.arange(n)
-    text_lengths = list(target_text_lengths) if target_text_lengths is not None else [p[0].numel() for p in parts]
-    return Prefix(tokens, codes, is_frame, valid, positions, lengths, text_lengths)
+        num_prompt = prompt.shape[1]
+        positions[i, pad:] = item_positions(ids.numel(), text_lengths[i], num_prompt, num_prompt, frame_stride)
+        starts.append(first_target_position(ids.numel(), text_lengths[i], num_prompt, frame_stride))
+    next_positions = torch.tensor(starts, dtype=positions.dtype)
+    step = frame_stride or 1
+    return Prefix(tokens, codes, is_frame, valid, positions, lengths, text_lengths, next_positions, step)

@@ -120,6 +120,8 @@ class TTSConfig(ConfigMixin):
     )
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
     first_layer_loss_weight: float = 1.0  # weight of RVQ layer 0 (coarse content, END) against each finer layer
+    # RoPE positions: 0 = one per token; s > 0 = aligned (frames s symbols apart on the text's axis, item_positions)
+    frame_position_stride: float = 0.0
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
@@ -132,6 +134,8 @@ class TTSConfig(ConfigMixin):
             raise ValueError(f"text_loss_weight must be >= 0, got {self.text_loss_weight}")
         if not self.first_layer_loss_weight > 0:
             raise ValueError(f"first_layer_loss_weight must be > 0, got {self.first_layer_loss_weight}")
+        if self.frame_position_stride < 0:
+            raise ValueError(f"frame_position_stride must be >= 0 (0 = off), got {self.frame_position_stride}")
 
     @property
     def end_id(self) -> int:

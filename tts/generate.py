@@ -184,7 +184,7 @@ def generate_frames(
     valid = prefix.valid if prefix.padded else None
     hidden = model.global_model(x, positions=prefix.positions, cache=global_cache, start=0, valid=valid)
     hidden = hidden[:, -1]  # [B, Dg]: the last prefix position predicts frame 0
-    next_pos = torch.tensor(prefix.lengths, device=device)  # RoPE position of frame 0, per sequence
+    next_pos = prefix.next_positions  # RoPE position of frame 0, per sequence
     min_t = torch.tensor(list(min_frames), device=device)
     max_t = torch.tensor(list(max_frames), device=device)
     k = min(guard.repeat_layers, q)
@@ -199,7 +199,7 @@ def generate_frames(
     pending, chunk_start = [], 0
     for t in range(horizon):
         if t > 0:
-            hidden = step_fn(model, previous, next_pos + (t - 1), global_decoder, s + t - 1)
+            hidden = step_fn(model, previous, next_pos + prefix.frame_step * (t - 1), global_decoder, s + t - 1)
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
         frame = frame_fn(model, hidden, local_decoder, params, gumbel, min_t <= t)  # [B, Q]
 

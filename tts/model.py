@@ -152,7 +152,8 @@ class TTSModel(nn.Module):
         cfg = self.config
         if batch.num_codebooks != cfg.num_codebooks:
             raise ValueError(f"batch has {batch.num_codebooks} codebooks, the model {cfg.num_codebooks}")
-        hidden = self.global_model(self.embed(batch.tokens, batch.codes, batch.is_frame))  # [B, S, D]
+        x = self.embed(batch.tokens, batch.codes, batch.is_frame)
+        hidden = self.global_model(x, positions=batch.positions)  # [B, S, D]
 
         targets = batch.speech_targets.transpose(1, 2)  # [B, S, Q]
         supervised = targets[..., 0] != IGNORE_INDEX  # [B, S]: positions whose next frame (or END) is a target

@@ -121,6 +121,8 @@ class TTSTrainer:
         self.store = TokenStore(store_dir, codec=self.codec)  # refuses a store of another codec
         dev_store = TokenStore(dev_store_dir, codec=self.codec) if dev_store_dir else None
         self.model = TTSModel(mc)
+        # train and dev batches: the model's END id and RoPE layout (a picklable partial, for DataLoader workers)
+        self.collate = partial(collate, end_id=mc.end_id, frame_stride=mc.frame_position_stride)
         base_frontend = self._init_from_release() if self.tc.init_from else None
         with self.acc.main_process_first():  # rank 0 writes the frontend table and the text cache, the others read
             self.frontend = self._frontend(base_frontend)
@@ -259,7 +261,7 @@ class TTSTrainer:
         model = self.acc.unwrap_model(self.model).eval()
         totals, weight = {"dev_loss": 0.0, "dev_speech": 0.0, "dev_layer0": 0.0, "dev_acc0": 0.0}, 0
         for keys in self.dev_batches:
-            batch = collate([self.dev[k] for k in keys], self.cfg.model.end_id).to(self.acc.device)
+            batch = self.collate([self.dev[k] for k in keys]).to(self.acc.device)
             with self.acc.autocast():
                 stats = self._stats(model(batch))
             n = int((batch.speech_targets[:, 0] != IGNORE_INDEX).sum())
@@ -300,7 +302,7 @@ class TTSTrainer:
         loader = DataLoader(
             self.data,
             batch_sampler=sampler,
-            collate_fn=partial(collate, end_id=self.cfg.model.end_id),
+            collate_fn=self.collate,
             num_workers=t.num_workers,
             worker_init_fn=ignore_stop_signals if t.num_workers else None,
             generator=torch.Generator().manual_seed(t.seed),

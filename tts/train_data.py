@@ -148,9 +148,8 @@ class TTSTrainData(Dataset):
         index, seed = key
         e = self.entries[index]
         prompt, head = self.choose_prompt(e, np.random.default_rng(list(seed)))
-        return TTSItem(
-            text_ids=head + list(self.text_ids[e.text]), prompt_codes=prompt, target_codes=self.store.read(e)
-        )
+        own = list(self.text_ids[e.text])
+        return TTSItem(head + own, prompt, self.store.read(e), target_text_length=len(own))
 
     def zero_shot(self, index: int, seed: int) -> tuple[list[int], torch.Tensor | None]:
         """Inference inputs for utterance ``index``: its text ids and a crop prompt from another utterance of the

@@ -73,7 +73,7 @@ def dev_samples(
     texts = []
     for k, index in enumerate(picks):
         ids, prompt = data.zero_shot(index, seed)
-        prefix = build_prefix([ids], [prompt], cfg.num_codebooks).to(device)
+        prefix = build_prefix([ids], [prompt], cfg.num_codebooks, frame_stride=cfg.frame_position_stride).to(device)
         low, high = length_limits([len(ids)], cfg.sampling, cfg.frame_rate)
         gen = generate(model, prefix, params, [seed + k], low, high)
         codes = gen.codes[:, :, : gen.lengths[0]]
