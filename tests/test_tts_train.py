@@ -197,6 +197,17 @@ def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_rele
     assert resumed.step == 5 and "AdamW moments restart" in capsys.readouterr().out
 
 
+def test_first_row_after_a_resume_between_two_rows_is_a_mean_of_its_own_steps(store, tiny_release, straight, tmp_path):
+    """Stopped at step 3 with rows every 2 steps, the resumed run's row 4 holds step 4 alone: its mean must be step
+    4's loss (the straight run logs every step), not half of it."""
+    run(store, tiny_release, tmp_path, 3, "train.log_every=2")
+    run(store, tiny_release, tmp_path, 4, "train.log_every=2", resume=True)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    single = [r for r in (straight.exp / "metrics.csv").read_text().splitlines() if r.startswith("4,")][0]
+    assert float(rows[2].split(",")[1]) == pytest.approx(float(single.split(",")[1]), rel=1e-5)
+
+
 @pytest.mark.parametrize("slim", [False, True], ids=["full", "slim"])
 def test_resume_takes_the_new_peak_rate_of_set_train_lr(straight, store, tmp_path, slim):
     """``--resume --set train.lr=...`` must change the rate from the first resumed step on (the stored scheduler

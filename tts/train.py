@@ -310,7 +310,7 @@ class TTSTrainer:
         bar = tqdm(total=max_steps, initial=self.step, disable=not acc.is_main_process, dynamic_ncols=True)
         self.model.train()
         sums: dict[str, float] = {}
-        tic = time.time()
+        window, tic = 0, time.time()
         with StopFlag().installed() as stop:
             try:
                 for batch in loader:
@@ -322,13 +322,14 @@ class TTSTrainer:
                     bar.set_postfix(loss=f"{logs['loss']:.3f}", acc0=f"{logs['acc0']:.2f}")
                     for key, value in logs.items():
                         sums[key] = sums.get(key, 0.0) + value
+                    window += 1  # fewer than log_every in the first window after a resume between two rows
                     if acc.is_main_process and self.step % t.log_every == 0:
-                        row = {k: round(v / t.log_every, 6) for k, v in sums.items()}
-                        row.update(step=self.step, sec_per_step=round((time.time() - tic) / t.log_every, 4))
+                        row = {k: round(v / window, 6) for k, v in sums.items()}
+                        row.update(step=self.step, sec_per_step=round((time.time() - tic) / window, 4))
                         append_csv(self.exp / "metrics.csv", row, METRIC_FIELDS)
-                        sums, tic = {}, time.time()
+                        sums, window, tic = {}, 0, time.time()
                     elif self.step % t.log_every == 0:
-                        sums = {}
+                        sums, window = {}, 0
                     if t.eval_every and self.step % t.eval_every == 0 and self.dev_batches:
                         ev = self.evaluate()
                         append_csv(self.exp / "eval.csv", {"step": self.step, **ev}, EVAL_FIELDS)
