@@ -13,7 +13,10 @@ attention of each target frame over the text symbols:
   within a sentence, so ~0.05-0.1 is already a good alignment), a head stuck on a few symbols scores ~0.25 or more.
 
 Every score is the mean over utterances. A head with ``corr`` near 1 and a small ``lag`` is an alignment head;
-a model without one has not started to read, whatever its loss (``docs/tts_training.md``).
+a model without one has not started to read, whatever its loss (``docs/tts_training.md``). The converse does not
+hold: with aligned positions (``frame_position_stride > 0``) a head that merely attends at a fixed RoPE offset
+already draws a diagonal, so there the probe shows that the right text is within a frame's reach, not that the
+model reads it; the WER of ``ucodec eval tts`` says that.
 """
 
 from __future__ import annotations
