@@ -49,11 +49,24 @@ def spectrogram_db(wav: torch.Tensor, n_fft: int = SPEC_N_FFT, hop: int = SPEC_H
     return (10 * torch.log10(spec.clamp_min(10 ** (SPEC_FLOOR_DB / 10)))).numpy()
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
-    p = Path(path)
-    with atomic_path(p) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    return p
+def _finish(plt, fig, path: str | os.PathLike) -> Path:
+    """Lay out ``fig``, write it atomically as PNG and close it (also when writing fails)."""
+    fig.tight_layout()
+    try:
+        p = Path(path)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+        return p
+    finally:
+        plt.close(fig)
+
+
+def _label(ax, title: str, xlabel: str, ylabel: str) -> None:
+    """Small-print title and axis labels of one image panel."""
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def plot_spectrograms(path: str | os.PathLike, rows: Sequence[SpectrogramRow], sample_rate: int) -> Path:
@@ -92,15 +105,8 @@ def plot_spectrograms(path: str | os.PathLike, rows: Sequence[SpectrogramRow], s
                 vmax=top,
                 extent=(0.0, duration, 0.0, sample_rate / 2000),
             )
-            ax.set_title(f"{row.title} · {label}", fontsize=9)
-            ax.set_xlabel("s", fontsize=8)
-            ax.set_ylabel("kHz", fontsize=8)
-            ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+            _label(ax, f"{row.title} · {label}", "s", "kHz")
+    return _finish(plt, fig, path)
 
 
 def plot_histograms(
@@ -141,11 +147,7 @@ def plot_histograms(
         ax.legend(fontsize=7)
     for k in range(len(panels), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
-    fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _finish(plt, fig, path)
 
 
 def plot_attention(path: str | os.PathLike, panels: Mapping[str, np.ndarray]) -> Path:
@@ -164,12 +166,5 @@ def plot_attention(path: str | os.PathLike, panels: Mapping[str, np.ndarray]) ->
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
     for ax, (title, att) in zip(axes[0], panels.items(), strict=True):
         ax.imshow(np.asarray(att).T, aspect="auto", origin="lower", interpolation="nearest", cmap="magma")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("frame (5 Hz)", fontsize=8)
-        ax.set_ylabel("text symbol", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+        _label(ax, title, "frame (5 Hz)", "text symbol")
+    return _finish(plt, fig, path)
