@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from tts.batch import collate
 from tts.model import TTSModel
-from tts.transformer import Attention, apply_rope
+from tts.transformer import Attention
 
 SCORES = ("mass", "peak", "corr", "lag")
 
@@ -71,9 +70,7 @@ def text_attention(model: TTSModel, text_ids: Sequence[int], codes: torch.Tensor
     def keep(module: Attention, args: tuple, _out: torch.Tensor) -> None:
         x, rope = args[0], args[1]  # the block's normed input [1, S, D] and the RoPE tables
         s, h, hkv, dh = x.shape[1], module.num_heads, module.kv_heads, module.head_dim
-        qkv = F.linear(x, module.qkv.weight).view(1, s, h + 2 * hkv, dh).transpose(1, 2)
-        q, k, _ = qkv.split([h, hkv, hkv], 1)
-        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        q, k, _ = module.heads(x, rope)  # the very projection the attention used
         logits = (q @ k.repeat_interleave(h // hkv, 1).transpose(-1, -2)) / dh**0.5  # [1, H, S, S]
         causal = torch.ones(s, s, dtype=torch.bool, device=x.device).triu(1)
         weights = logits.masked_fill(causal, float("-inf")).softmax(-1)[0]

@@ -92,6 +92,17 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, (cfg.num_heads + 2 * cfg.kv_heads) * cfg.head_dim, bias=False)
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
 
+    def heads(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries ``[B, H, S, Dh]``, keys and values ``[B, Hkv, S, Dh]`` of ``x [B, S, D]``, RoPE applied."""
+        b, s, _ = x.shape
+        h, hkv, dh = self.num_heads, self.kv_heads, self.head_dim
+        q, k, v = F.linear(x, self.qkv.weight).view(b, s, h + 2 * hkv, dh).transpose(1, 2).split([h, hkv, hkv], 1)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k, v
+
     def forward(
         self,
         x: torch.Tensor,
@@ -109,9 +120,7 @@ class Attention(nn.Module):
         """
         b, s, _ = x.shape
         h, hkv, dh = self.num_heads, self.kv_heads, self.head_dim
-        q, k, v = F.linear(x, self.qkv.weight).view(b, s, h + 2 * hkv, dh).transpose(1, 2).split([h, hkv, hkv], 1)
-        if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        q, k, v = self.heads(x, rope)
         if cache is not None:
             k_cache, v_cache = cache
             k_cache[:, :, start : start + s] = k
