@@ -209,11 +209,33 @@ def merge(*manifests: Iterable[Utterance]) -> list[Utterance]:
         for u in manifest:
             if u.id in by_id:
                 if by_id[u.id] != u:
-                    raise ValueError(f"cannot merge: id {u.id!r} names two different utterances")
+                    raise ValueError(
+                        f"cannot merge: id {u.id!r} names two different utterances "
+                        "(give one corpus an id prefix first: ucodec prepare filter ... --id-prefix)"
+                    )
                 continue
             by_id[u.id] = u
             out.append(u)
     return out
+
+
+def text_key(text: str) -> str:
+    """The form in which two transcripts count as the same sentence: case-folded, whitespace collapsed."""
+    return " ".join(text.casefold().split())
+
+
+def without_texts(utterances: Iterable[Utterance], texts: Iterable[str]) -> list[Utterance]:
+    """Drop the utterances whose transcript is one of ``texts`` (compared by :func:`text_key`).
+
+    Keeps another corpus' dev/test sentences out of a training list, whoever reads them.
+    """
+    banned = {text_key(t) for t in texts}
+    return [u for u in utterances if text_key(u.text) not in banned]
+
+
+def with_id_prefix(utterances: Iterable[Utterance], prefix: str) -> list[Utterance]:
+    """Prefix every id, so that two corpora whose ids collide (e.g. two synthetic seeds) can be merged."""
+    return [replace(u, id=prefix + u.id) for u in utterances]
 
 
 def total_hours(utterances: Iterable[Utterance]) -> float:

@@ -95,7 +95,7 @@ def _run_merge(args: argparse.Namespace) -> int:
 def _run_filter(args: argparse.Namespace) -> int:
     import re
 
-    from codec.manifest import filter_by_duration, read_manifest, total_hours
+    from codec.manifest import filter_by_duration, read_manifest, total_hours, with_id_prefix, without_texts
 
     src, out = Path(args.manifest), Path(args.out)
     if out.resolve() == src.resolve():
@@ -108,6 +108,8 @@ def _run_filter(args: argparse.Namespace) -> int:
     kept = filter_by_duration(utts, args.min_seconds, args.max_seconds)
     if exclude is not None:
         kept = [u for u in kept if not exclude.search(u.speaker)]
+    if args.exclude_texts:
+        kept = without_texts(kept, (u.text for m in args.exclude_texts for u in read_manifest(m, resolve=False)))
     if args.per_speaker is not None:
         counts: dict[str, int] = {}
         subset = []
@@ -116,6 +118,8 @@ def _run_filter(args: argparse.Namespace) -> int:
             if counts[u.speaker] <= args.per_speaker:
                 subset.append(u)
         kept = subset
+    if args.id_prefix:
+        kept = with_id_prefix(kept, args.id_prefix)
     _write_relative(out, kept)
     dropped = sorted({u.speaker for u in utts} - {u.speaker for u in kept})
     print(
@@ -180,7 +184,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mrg.set_defaults(func=_run_merge)
     flt = sources.add_parser(
         "filter",
-        help="keep the utterances of a manifest within a duration window and/or drop speakers",
+        help="keep a subset of a manifest: duration window, speakers, texts of other manifests",
         description="Write a subset of a manifest, e.g. a TTS training list without hard-to-understand "
         "voices: ucodec prepare filter data/synth/train.jsonl data/synth/train-tts.jsonl --exclude-speakers '^mbrola-'",
     )
@@ -195,5 +199,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="keep the first N utterances of each speaker",
+    )
+    flt.add_argument(
+        "--exclude-texts",
+        action="append",
+        default=[],
+        metavar="M.jsonl",
+        help="drop utterances whose transcript appears in this manifest (repeatable), e.g. another corpus' "
+        "dev/test sentences before merging it into a training list",
+    )
+    flt.add_argument(
+        "--id-prefix",
+        default="",
+        metavar="PREFIX",
+        help="prefix every kept id, so that corpora with colliding ids (two synthetic seeds) can be merged",
     )
     flt.set_defaults(func=_run_filter)

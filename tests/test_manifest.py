@@ -19,6 +19,8 @@ from codec.manifest import (
     split_by_speaker,
     total_hours,
     validate,
+    with_id_prefix,
+    without_texts,
     write_manifest,
 )
 
@@ -126,3 +128,12 @@ def test_merge_dedups_identical_and_refuses_conflicts():
     with pytest.raises(ValueError, match="'u1' names two different"):
         merge(a, [_utt(1, text="other")])
     assert total_hours(merge(a, b)) == pytest.approx(6.0 / 3600)
+    with pytest.raises(ValueError, match="--id-prefix"):  # the message says how to merge two colliding corpora
+        merge(a, [_utt(1, text="other")])
+    assert [u.id for u in merge(a, with_id_prefix([_utt(1, text="other")], "b-"))] == ["u0", "u1", "b-u1"]
+
+
+def test_without_texts_compares_case_and_space_insensitively():
+    utts = [_utt(0, text="The End."), _utt(1, text="the  end. "), _utt(2, text="The end!")]
+    assert [u.id for u in without_texts(utts, ["THE END."])] == ["u2"]
+    assert without_texts(utts, []) == utts

@@ -177,6 +177,34 @@ def test_prepare_filter_drops_speakers_and_durations(tmp_path, capsys):
     assert "not a regular expression" in capsys.readouterr().err
 
 
+def test_prepare_filter_keeps_test_sentences_out_and_prefixes_ids(tmp_path, capsys):
+    """Two seeds of one corpus: drop the sentences of the other's test split, prefix the ids, then merge cleanly."""
+    rows = [
+        {"id": f"a_{i}", "audio": f"a{i}.wav", "text": t, "speaker": "a", "duration": 1.0, "sample_rate": 16000}
+        for i, t in enumerate(("Hello there.", "A new line.", "Kept too."))
+    ]
+    (tmp_path / "seed1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    test = [{**rows[0], "text": "  HELLO   there. "}]  # the same sentence, other case and spacing
+    (tmp_path / "test.jsonl").write_text(json.dumps(test[0]) + "\n")
+    (tmp_path / "seed0.jsonl").write_text(json.dumps(rows[1]) + "\n")  # a_1 again, and the same text: no conflict
+    out = tmp_path / "extra.jsonl"
+    args = [
+        "prepare",
+        "filter",
+        str(tmp_path / "seed1.jsonl"),
+        str(out),
+        "--exclude-texts",
+        str(tmp_path / "test.jsonl"),
+    ]
+    assert ucodec([*args, "--id-prefix", "s1-"]) == 0
+    assert [(u.id, u.text) for u in read_manifest(out)] == [("s1-a_1", "A new line."), ("s1-a_2", "Kept too.")]
+    merged = tmp_path / "train.jsonl"
+    assert ucodec(["prepare", "merge", str(merged), str(tmp_path / "seed0.jsonl"), str(out)]) == 0
+    assert [u.id for u in read_manifest(merged)] == ["a_1", "s1-a_1", "s1-a_2"]
+    assert ucodec([*args, "--exclude-texts", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
 def test_tts_recipe_dry_run(tmp_path, capsys):
     from recipes.tts_recipe import main as tts_recipe
 
