@@ -108,6 +108,9 @@ def _run_filter(args: argparse.Namespace) -> int:
     kept = filter_by_duration(utts, args.min_seconds, args.max_seconds)
     if exclude is not None:
         kept = [u for u in kept if not exclude.search(u.speaker)]
+    if args.exclude_speakers_of:
+        banned = {u.speaker for m in args.exclude_speakers_of for u in read_manifest(m, resolve=False)}
+        kept = [u for u in kept if u.speaker not in banned]
     if args.exclude_texts:
         kept = without_texts(kept, (u.text for m in args.exclude_texts for u in read_manifest(m, resolve=False)))
     if args.per_speaker is not None:
@@ -199,6 +202,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="keep the first N utterances of each speaker",
+    )
+    flt.add_argument(
+        "--exclude-speakers-of",
+        action="append",
+        default=[],
+        metavar="M.jsonl",
+        help="drop the speakers of this manifest (repeatable), e.g. another corpus' test-unseen voices",
     )
     flt.add_argument(
         "--exclude-texts",

@@ -8,7 +8,9 @@ or ``ucodec prepare synthetic``) and a codec release (default: the shipped ``mod
 
 1. filter: training, dev and test-seen lists without the hardest-to-understand voices (``--exclude-speakers``,
    default: the accented MBROLA voices, whose own recordings Whisper transcribes at 50-92 % WER), written next to
-   the corpus manifests as ``*-tts.jsonl``;
+   the corpus manifests as ``*-tts.jsonl``. Each ``--extra-data`` corpus (another seed of the synthetic corpus)
+   joins the training list whole (``all.jsonl``), less the main corpus' dev/test sentences and test-unseen voices,
+   its ids prefixed so they cannot collide;
 2. tokenize: codes of the training and dev lists with the codec (resumable);
 3. train: ``ucodec train-tts`` with ``configs/tts/small.yaml`` + ``configs/tts/train_cpu.yaml`` (resumes);
 4. export: the release, with the codec bundled;
@@ -37,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(see docs/tts_training.md).",
     )
     p.add_argument("--data", default="data/synth", help="corpus folder with train/dev/test-*.jsonl (%(default)s)")
+    p.add_argument(
+        "--extra-data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another corpus folder (e.g. a second synthetic seed) whose all.jsonl joins the training list",
+    )
     p.add_argument("--codec", default="models/ucodec-5hz-small", help="codec release for the codes (%(default)s)")
     p.add_argument("--tokens", default="data/tokens", help="token store folder (%(default)s)")
     p.add_argument("--exclude-speakers", default=HARD_VOICES, metavar="REGEX", help="voices left out (%(default)s)")
@@ -60,10 +69,32 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
     """The five stages for ``args`` (nothing is touched until a stage runs)."""
     data, tokens, exp, model = Path(args.data), Path(args.tokens), Path(args.exp), Path(args.model)
     lists = {name: data / f"{name}-tts.jsonl" for name in ("train", "dev", "test-seen")}
+    sources = {name: data / f"{name}-tts.jsonl" for name in lists}
+    if args.extra_data:
+        sources["train"] = data / "train-base-tts.jsonl"  # merged with the extra corpora into lists["train"]
     filters = [
-        ("prepare", "filter", str(data / f"{name}.jsonl"), str(path), "--exclude-speakers", args.exclude_speakers)
-        for name, path in lists.items()
+        (
+            "prepare",
+            "filter",
+            str(data / f"{name}.jsonl"),
+            str(sources[name]),
+            "--exclude-speakers",
+            args.exclude_speakers,
+        )
+        for name in lists
     ]
+    held_out = [str(data / f"{name}.jsonl") for name in ("dev", "test-seen", "test-unseen")]
+    extras = []
+    for k, folder in enumerate(map(Path, args.extra_data), start=1):
+        extra = folder / "extra-tts.jsonl"
+        filters.append(
+            ("prepare", "filter", str(folder / "all.jsonl"), str(extra), "--exclude-speakers", args.exclude_speakers)
+            + ("--exclude-speakers-of", str(data / "test-unseen.jsonl"), "--id-prefix", f"x{k}-")
+            + tuple(item for m in held_out for item in ("--exclude-texts", m))
+        )
+        extras.append(str(extra))
+    if extras:
+        filters.append(("prepare", "merge", str(lists["train"]), str(sources["train"]), *extras))
     unseen_list = data / "test-unseen-tts.jsonl"  # a fixed share of every unseen voice keeps the eval affordable
     filters.append(
         (

@@ -201,6 +201,8 @@ def test_prepare_filter_keeps_test_sentences_out_and_prefixes_ids(tmp_path, caps
     merged = tmp_path / "train.jsonl"
     assert ucodec(["prepare", "merge", str(merged), str(tmp_path / "seed0.jsonl"), str(out)]) == 0
     assert [u.id for u in read_manifest(merged)] == ["a_1", "s1-a_1", "s1-a_2"]
+    assert ucodec([*args, "--exclude-speakers-of", str(tmp_path / "seed0.jsonl")]) == 0  # speaker "a" is there
+    assert read_manifest(out) == []
     assert ucodec([*args, "--exclude-texts", str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
 
@@ -220,3 +222,18 @@ def test_tts_recipe_dry_run(tmp_path, capsys):
     assert "--codec models/ucodec-5hz-small" in lines[2] and "--config configs/tts/small.yaml" in lines[2]
     assert "test-seen-tts.jsonl" in lines[4] and "test-unseen-tts.jsonl" in lines[4] and "--limit 5" in lines[4]
     assert not exp.exists()
+
+    extra = tmp_path / "synth-s1"
+    args = ["--data", str(tmp_path / "synth"), "--extra-data", str(extra), "--dry-run", "--stop-stage", "1"]
+    assert tts_recipe(args) == 0
+    steps = capsys.readouterr().out.split(" && ")
+    extra_filter = next(s for s in steps if str(extra / "all.jsonl") in s)
+    for held_out in ("dev", "test-seen", "test-unseen"):  # the main corpus' held-out sentences stay out of training
+        assert f"--exclude-texts {tmp_path / 'synth' / held_out}.jsonl" in extra_filter
+    assert f"--exclude-speakers-of {tmp_path / 'synth' / 'test-unseen.jsonl'}" in extra_filter
+    merge = next(s for s in steps if "prepare merge" in s)
+    assert merge.split()[3:] == [
+        str(tmp_path / "synth" / "train-tts.jsonl"),
+        str(tmp_path / "synth" / "train-base-tts.jsonl"),
+        str(extra / "extra-tts.jsonl"),
+    ]
