@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped TTS models/tts-small on 2 CPU cores (needs the corpus and the codec: run_codec.sh first):
-#   1 filter (drop the accented MBROLA voices; --extra-data DIR adds a second corpus seed)  2 tokenize (train + dev, with models/ucodec-5hz-small)
+#   1 filter (drop the accented MBROLA voices; --extra-data DIR adds a second corpus seed)
+#   2 tokenize (train + dev, with models/ucodec-5hz-small)
 #   3 train (configs/tts/small.yaml + train_cpu.yaml)  4 export  5 eval (test-seen + test-unseen -> docs/tts_eval)
 #
 #   recipes/synthetic/run_tts.sh [--stage N] [--stop-stage M] [--dry-run] [--max-steps S] [--set train.lr=...]
