@@ -1,4 +1,4 @@
-"""Command line of the evaluation toolkit: ``ucodec eval codec|tts|tts-align``, ``ucodec bench codec``.
+"""Command line of the evaluation toolkit: ``ucodec eval codec|tts|tts-align|tts-oracle``, ``ucodec bench codec``.
 
 ``codec.cli`` imports this module and calls :func:`register`. The ``bench`` command is shared: this module adds
 ``bench codec``, and the TTS package adds ``bench tts`` through :func:`bench_subparsers`, which returns the
@@ -43,7 +43,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval {codec,tts,tts-align}`` and ``bench codec`` to the ``ucodec`` parser."""
+    """Add ``eval {codec,tts,tts-align,tts-oracle}`` and ``bench codec`` to the ``ucodec`` parser."""
     evaluation = subparsers.add_parser(
         "eval", help="evaluate a codec or a TTS model on a test manifest", description="Offline evaluation."
     )
@@ -100,6 +100,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=20, help="utterances to probe (default 20)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=run_eval_tts_align, command_parser=p)
+
+    p = what.add_parser(
+        "tts-oracle",
+        help="which RVQ layers keep the TTS model from reading? WER with the recording's first K layers forced",
+        description="Per test line, synthesize with the first K RVQ layers of every frame taken from the real "
+        "recording's codes and the rest sampled, at the recording's length; report Whisper WER/CER per K "
+        "(K = all layers is the codec's own resynthesis). tts/oracle.py.",
+    )
+    p.add_argument("--model", required=True, help="TTS release directory (or name) for tts.TTS.from_pretrained")
+    p.add_argument("--manifest", required=True, help="JSONL manifest of recordings with their transcripts")
+    p.add_argument("--out", required=True, help="output directory (report.md)")
+    p.add_argument("--layers", default="0,1,2,4,8,32", help="forced layer counts K (default 0,1,2,4,8,32)")
+    p.add_argument("--limit", type=int, default=20, help="test lines (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed of the free layers (default 0)")
+    p.add_argument("--no-ground-truth", action="store_true", help="do not score the recordings themselves")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_sampling_arguments(p)
+    p.set_defaults(func=run_eval_tts_oracle, command_parser=p)
 
     p = bench_subparsers(subparsers).add_parser(
         "codec",
@@ -267,5 +286,42 @@ def run_eval_tts_align(args: argparse.Namespace) -> int:
         f"best head: layer {layer} head {head}: corr {scores.corr[best]:.2f}, lag {scores.lag[best]:.3f}, "
         f"peak {scores.peak[best]:.2f} ({scores.utterances} utterances)"
     )
+    print(f"wrote {out}/report.md")
+    return 0
+
+
+def run_eval_tts_oracle(args: argparse.Namespace) -> int:
+    """Handler of ``ucodec eval tts-oracle``."""
+    from pathlib import Path
+
+    from codec.atomic import write_text_atomic
+    from codec.evaluation.scoring import Scorer
+
+    _threads(args.threads)
+    synthesizer = load_tts(args.model)
+    from tts.oracle import parse_layers, report, sweep
+    from tts.sampling import SamplingParams
+
+    q = synthesizer.config.num_codebooks
+    depths = parse_layers(args.layers, q)
+    params = SamplingParams.create(q, synthesizer.config.sampling, args.temperature, args.top_k, args.top_p)
+    scorer = Scorer(("wer",))
+    scorer.load()
+    rows, real, lines = sweep(
+        synthesizer,
+        args.manifest,
+        depths,
+        scorer,
+        params,
+        limit=args.limit,
+        seed=args.seed,
+        recordings=not args.no_ground_truth,
+        progress=not args.no_progress,
+    )
+    text = report(rows, real, lines, str(args.model), render_command(args))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "report.md", text)
+    print(text, end="")
     print(f"wrote {out}/report.md")
     return 0
