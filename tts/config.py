@@ -119,7 +119,7 @@ class TTSConfig(ConfigMixin):
         )
     )
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
-    first_layer_loss_weight: float = 1.0  # weight of RVQ layer 0 (coarse content, END) against each finer layer
+    first_layer_loss_weight: float = 1.0  # weight of RVQ layer 0 (and END) against each finer layer (eval tts-oracle)
     # RoPE positions: 0 = one per token; s > 0 = aligned (frames s symbols apart on the text's axis, item_positions)
     frame_position_stride: float = 0.0
     frontend: FrontendConfig = field(default_factory=FrontendConfig)

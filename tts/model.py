@@ -167,7 +167,7 @@ class TTSModel(nn.Module):
         speech_loss = (token_loss * scored).sum() / scored.sum().clamp_min(1)
         layer_loss = (token_loss * scored).sum(0) / scored.sum(0)  # nan where a layer has no targets
         weighted = speech_loss
-        if cfg.first_layer_loss_weight != 1.0:  # layer 0 carries what the text must decide; finer layers dominate
+        if cfg.first_layer_loss_weight != 1.0:  # layer 0 decides END; whether it carries words depends on the codec
             layer_weight = torch.ones(cfg.num_codebooks, device=scored.device)
             layer_weight[0] = cfg.first_layer_loss_weight
             scored_w = scored * layer_weight
