@@ -122,23 +122,13 @@ def parse_layers(text: str, num_codebooks: int) -> tuple[int, ...]:
     """``"0,1,4,32"`` → sorted unique depths in ``0..num_codebooks``.
 
     Raises:
-        ValueError: a part is not an integer or is out of range.
+        ValueError: no depth, a part that is not an integer, or one out of range.
     """
-    depths = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            k = int(part)
-        except ValueError:
-            raise ValueError(f"--layers: {part!r} is not an integer (expected e.g. 0,1,4,32)") from None
-        if not 0 <= k <= num_codebooks:
-            raise ValueError(f"--layers: {k} is outside 0..{num_codebooks} (the model has {num_codebooks} layers)")
-        depths.add(k)
-    if not depths:
+    from codec.evaluation.codec_eval import parse_depths
+
+    if not text.replace(",", "").strip():
         raise ValueError("--layers: give at least one depth, e.g. 0,1,4,32")
-    return tuple(sorted(depths))
+    return parse_depths(text.replace(" ", ""), num_codebooks, minimum=0, option="--layers")
 
 
 def report(rows: Sequence[OracleRow], recordings: OracleRow | None, lines: int, model_label: str, command: str) -> str:

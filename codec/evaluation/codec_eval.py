@@ -96,11 +96,11 @@ def load_codec(spec: str | os.PathLike, device: str = "cpu"):
     return Codec.from_pretrained(str(spec), device=device).eval(), False
 
 
-def parse_depths(text: str | None, maximum: int) -> tuple[int, ...]:
+def parse_depths(text: str | None, maximum: int, minimum: int = 1, option: str = "--num-codebooks") -> tuple[int, ...]:
     """``"8,16,32"`` → ``(8, 16, 32)`` (sorted, unique); ``None``/empty → ``(maximum,)``.
 
     Raises:
-        ValueError: a value is not an integer in ``1..maximum``.
+        ValueError: a value is not an integer in ``minimum..maximum`` (the message names ``option``).
     """
     if not text:
         return (maximum,)
@@ -109,9 +109,9 @@ def parse_depths(text: str | None, maximum: int) -> tuple[int, ...]:
         try:
             q = int(part)
         except ValueError:
-            raise ValueError(f"--num-codebooks: {part!r} is not an integer (expected e.g. 8,16,32)") from None
-        if not 1 <= q <= maximum:
-            raise ValueError(f"--num-codebooks: {q} is outside 1..{maximum} (the model has {maximum} codebooks)")
+            raise ValueError(f"{option}: {part!r} is not an integer (expected e.g. 8,16,32)") from None
+        if not minimum <= q <= maximum:
+            raise ValueError(f"{option}: {q} is outside {minimum}..{maximum} (the model has {maximum} codebooks)")
         depths.add(q)
     return tuple(sorted(depths))
 
