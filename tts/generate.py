@@ -96,6 +96,7 @@ def local_frame(
     params: SamplingParams,
     gumbel: torch.Tensor | None,
     allow_end: torch.Tensor,
+    forced: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample one frame with Q local steps.
 
@@ -104,6 +105,7 @@ def local_frame(
         decoder: the local Transformer's step decoder over a Q-slot cache (overwritten every frame).
         gumbel: ``[B, Q, V + 1]`` noise (None when greedy).
         allow_end: ``[B]`` bool, whether layer 0 may choose END at this frame.
+        forced: ``[B, K]`` codes that layers ``< K`` take instead of sampling (``eval tts-oracle``); None = none.
 
     Returns:
         ``[B, Q]`` codes; layer 0 may be END (``codebook_size``).
@@ -115,6 +117,10 @@ def local_frame(
     codes = []
     for q in range(model.num_codebooks):
         h = decoder.step(local.step_input(base, q, code), q)  # [B, D]
+        if forced is not None and q < forced.shape[1]:
+            code = forced[:, q]
+            codes.append(code)
+            continue
         logits = local.step_logits(h, q)  # [B, V + 1] for layer 0, [B, V] after
         if q == 0:
             logits[:, end_id] = logits[:, end_id].masked_fill(~allow_end, float("-inf"))

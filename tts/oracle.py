@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 
 from tts.batch import build_prefix
-from tts.generate import global_step
+from tts.generate import global_step, local_frame
 from tts.model import TTSModel
-from tts.sampling import NoiseSource, SamplingParams, sample
+from tts.sampling import NoiseSource, SamplingParams
 from tts.transformer import KVCache, StepDecoder
 
 
@@ -72,6 +72,7 @@ def forced_generate(
     local_decoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, 1, q, dtype, device))
     noise = None if params.is_greedy else NoiseSource([seed], device)
     forced = forced.to(device)
+    never_end = torch.zeros(1, dtype=torch.bool, device=device)  # the length is the recording's
 
     x = model.embed(prefix.tokens, prefix.codes, prefix.is_frame)
     hidden = model.global_model(x, positions=prefix.positions, cache=global_decoder.cache, start=0)[:, -1]
@@ -82,20 +83,7 @@ def forced_generate(
                 model, frames[-1], prefix.next_positions + prefix.frame_step * (t - 1), global_decoder, s + t - 1
             )
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
-        base = model.local.frame_inputs(hidden)  # [1, Q, D]
-        code, row = None, []
-        for layer in range(q):
-            h = local_decoder.step(model.local.step_input(base, layer, code), layer)  # [1, D]
-            if layer < k:
-                code = forced[layer, t].reshape(1)
-            else:
-                logits = model.local.step_logits(h, layer)
-                if layer == 0:
-                    logits[:, cfg.end_id] = float("-inf")  # the length is the recording's
-                g = None if gumbel is None else gumbel[:, layer, : logits.shape[-1]]
-                code = sample(logits, params.temperature[layer], params.top_k[layer], params.top_p[layer], g)
-            row.append(code)
-        frames.append(torch.stack(row, dim=1))  # [1, Q]
+        frames.append(local_frame(model, hidden, local_decoder, params, gumbel, never_end, forced[None, :, t]))
     return torch.stack(frames, dim=2)[0].cpu()  # [Q, F]
 
 
@@ -198,8 +186,9 @@ def sweep(
         for i, v in enumerate((s.word_errors, s.words, s.char_errors, s.chars)):
             total[i] += v
 
-    work = [(u, k) for u in usable for k in depths]
-    bar = tqdm(total=len(work), desc="eval tts-oracle", unit="synth", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(usable) * len(depths), desc="eval tts-oracle", unit="synth", disable=not progress, dynamic_ncols=True
+    )
     for utt in usable:
         wav = load_audio(utt.audio, rate)  # [1, T]
         prompt_wav = load_audio(prompts[utt.id].audio, rate)[:, : int(max_prompt_seconds * rate)]
