@@ -173,3 +173,25 @@ def test_cli_synthetic_user_errors(tmp_path):
     args = parser.parse_args(["prepare", "synthetic", str(tmp_path / "s"), "--hours", "1", "--engines", "sam"])
     with pytest.raises(ValueError, match="unknown engines"):
         args.func(args)
+
+
+def test_options_are_checked_before_programs(tmp_path, monkeypatch):
+    """A machine without the engines (no sox, no bible-kjv) still gets the option errors first, then a clear
+    FileNotFoundError naming what to install, and no output directory."""
+    from recipes.synthetic import engines
+    from recipes.synthetic.build import SyntheticConfig, build_synthetic
+
+    monkeypatch.setattr(engines.shutil, "which", lambda exe: None)
+    out = tmp_path / "s"
+    bad = [
+        (SyntheticConfig(hours=0), "--hours must be positive"),
+        (SyntheticConfig(hours=1, engines=("sam",)), "unknown engines"),
+        (SyntheticConfig(hours=1, voices=("nobody",)), "unknown identities"),
+        (SyntheticConfig(hours=1, min_seconds=5, max_seconds=2), "min_seconds < max_seconds"),
+    ]
+    for cfg, message in bad:
+        with pytest.raises(ValueError, match=message):
+            build_synthetic(out, cfg)
+    with pytest.raises(FileNotFoundError, match=r"sox \(apt-get install sox\).*bible \(apt-get install bible-kjv\)"):
+        build_synthetic(out, SyntheticConfig(hours=1))
+    assert not out.exists()

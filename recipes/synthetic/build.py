@@ -240,6 +240,23 @@ def intelligibility(out: Path, cfg: SyntheticConfig, utts: list[Utterance]) -> d
     return result
 
 
+def validate(cfg: SyntheticConfig) -> None:
+    """Check the options alone, before anything is probed or installed: a bad option is the user's first error.
+
+    Raises:
+        ValueError: a non-positive size, an empty duration window, or an unknown engine or identity.
+    """
+    from recipes.synthetic.voices import candidates
+
+    if cfg.hours <= 0:
+        raise ValueError(f"--hours must be positive, got {cfg.hours}")
+    if cfg.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {cfg.workers}")
+    if not 0 < cfg.min_seconds < cfg.max_seconds:
+        raise ValueError(f"need 0 < min_seconds < max_seconds, got {cfg.min_seconds} and {cfg.max_seconds}")
+    candidates(cfg.engines, cfg.voices)  # raises on unknown engines or identity names
+
+
 def build_synthetic(out_dir: str | os.PathLike, cfg: SyntheticConfig) -> dict:
     """Build (or finish, or confirm) the synthetic corpus in ``out_dir``; returns the report dict.
 
@@ -249,8 +266,7 @@ def build_synthetic(out_dir: str | os.PathLike, cfg: SyntheticConfig) -> dict:
     """
     from recipes.synthetic.report import write_report
 
-    if cfg.hours <= 0:
-        raise ValueError(f"--hours must be positive, got {cfg.hours}")
+    validate(cfg)
     out = Path(out_dir)
     if _done(out, "manifests").is_file():
         _log(f"{out} is complete (remove {_done(out, 'manifests')} to rebuild the manifests); nothing to do")
