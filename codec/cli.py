@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "codec.evaluation.cli",  # eval codec|tts, bench codec
     "codec.cli_train",  # train-codec, export, plot
     "codec.store_cli",  # tokenize
+    "codec.content_cli",  # content-store, align
     "tts.cli",  # synthesize, train-tts, bench tts
     "tts.cli_train",  # train-tts, export-tts
     "demo.cli",  # demo, serve

@@ -22,6 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="stop at this step (overrides train.max_steps)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.lr=3e-4")
     p.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is present")
+    p.add_argument(
+        "--content",
+        default=None,
+        metavar="DIR",
+        help="content store of the training manifest (ucodec content-store), for models with content heads",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="PATH",
+        help="new run only: start from a codec release or checkpoint (same-named weights; new heads start fresh)",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("export", help="write a release directory from an experiment", description=_export.__doc__)
@@ -65,9 +77,15 @@ def _train(args: argparse.Namespace) -> int:
         from codec.train_config import CodecExperimentConfig
 
         cfg = stored_config_with_overrides(args.out, args.set, CodecExperimentConfig)
+    if args.init_from and args.resume:
+        raise ValueError("--init-from starts a new run; a resumed run continues from its own checkpoint")
     with undo_on_refusal(args.out):  # a refused start leaves no new config.yaml behind
         cfg = prepare_experiment(args.out, cfg, args.resume)
-        trainer = CodecTrainer(cfg, args.train, args.dev, args.out, cpu=args.cpu)
+        trainer = CodecTrainer(cfg, args.train, args.dev, args.out, cpu=args.cpu, content_dir=args.content)
+        if args.init_from:
+            from codec.content_train import init_weights_from
+
+            trainer.acc.print(init_weights_from(trainer.model, trainer.disc, args.init_from))
     step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
     trainer.acc.print(f"done at step {step}; export with: ucodec export {args.out} RELEASE_DIR")
     return 0

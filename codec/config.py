@@ -113,6 +113,36 @@ class QuantizerConfig:
 
 
 @dataclass(frozen=True)
+class ContentConfig:
+    """Content supervision of the first RVQ levels (training heads; off unless ``levels`` > 0 and a head is on).
+
+    The sum of the first ``levels`` quantizer outputs feeds a phoneme CTC head (when ``symbols`` is set) and a linear
+    projection onto a teacher's features (when ``teacher_dim`` > 0), so that a TTS can get the words from few levels.
+    """
+
+    levels: int = 0  # K: the supervised prefix of RVQ levels (0 = no content heads)
+    symbols: tuple[str, ...] = ()  # CTC phoneme inventory (blank is id 0, symbol i is id i + 1); empty = no CTC head
+    ctc_upsample: int = 8  # CTC sub-frames per codec frame (8 at 5 Hz = 40 Hz, above English's ~15 phones/s)
+    ctc_channels: int = 192  # width of the CTC head
+    ctc_kernel: int = 5  # kernel of its two convolutions over sub-frames (non-causal: a training/alignment head)
+    teacher_dim: int = 0  # width of the distilled teacher features (384: Whisper tiny.en encoder); 0 = off
+
+    def __post_init__(self) -> None:
+        if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:
+            raise ValueError("content needs levels >= 0, ctc_upsample >= 1, ctc_channels >= 1, teacher_dim >= 0")
+        if self.ctc_kernel < 1 or self.ctc_kernel % 2 == 0:
+            raise ValueError(f"content.ctc_kernel must be odd and positive, got {self.ctc_kernel}")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError("content.symbols must be unique")
+        if self.levels and not (self.symbols or self.teacher_dim):
+            raise ValueError("content.levels > 0 needs a CTC head (symbols) or a teacher (teacher_dim)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.levels > 0
+
+
+@dataclass(frozen=True)
 class CodecConfig(ConfigMixin):
     """The whole codec. Derived rates are properties; ``hop_length`` comes from the encoder and is checked
     against the decoder."""
@@ -128,8 +158,11 @@ class CodecConfig(ConfigMixin):
     istft: IstftDecoderConfig = field(default_factory=IstftDecoderConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
 
     def __post_init__(self) -> None:
+        if self.content.levels > self.quantizer.num_codebooks:
+            raise ValueError(f"content.levels {self.content.levels} exceeds {self.quantizer.num_codebooks} codebooks")
         if self.decoder == "istft" and self.hop_length % self.istft.stft_hop:
             raise ValueError(f"hop_length {self.hop_length} must be a multiple of istft.stft_hop {self.istft.stft_hop}")
         if self.decoder == "seanet" and math.prod(self.seanet.ratios) != self.hop_length:

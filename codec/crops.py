@@ -6,6 +6,10 @@ the crop seed. So the batch at step ``s`` is the same whether the run was interr
 DataLoader workers. Processes (DDP ranks) take interleaved slices of the same permutation.
 
 Only the crop is read from disk (soundfile seeks), so memory does not grow with the corpus.
+
+With a content store (:mod:`codec.content_store`) the crops start on frame boundaries and each item also carries
+the teacher features of its frames and, when the whole utterance fits in the crop, its phoneme ids (a CTC target
+needs the whole transcript); :func:`collate_content` batches such items.
 """
 
 from __future__ import annotations
@@ -94,14 +98,20 @@ class CropDataset(Dataset):
         crop_samples: int,
         loudness_db: float = -23.0,
         gain_jitter_db: float = 0.0,
+        content=None,
+        hop_length: int = 0,
     ) -> None:
         self.entries, self.sample_rate, self.crop = entries, sample_rate, crop_samples
         self.loudness_db, self.gain_jitter_db = loudness_db, gain_jitter_db
+        self.content, self.hop = content, hop_length  # a ContentStore: items become dicts (see collate_content)
+        if content is not None and (hop_length < 1 or crop_samples % hop_length):
+            raise ValueError(f"content crops need whole frames: crop {crop_samples}, hop {hop_length}")
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _read(self, entry: dict, rng: np.random.Generator) -> torch.Tensor:
+    def _read(self, entry: dict, rng: np.random.Generator) -> tuple[torch.Tensor, int, int]:
+        """The crop ``[1, <= crop]``, its start sample and the utterance's length in samples."""
         path = entry["audio"]
         info = sf.info(path)
         if info.samplerate != self.sample_rate:  # rare in prepared corpora: load all, resample, then crop
@@ -109,23 +119,63 @@ class CropDataset(Dataset):
         else:
             wav = None
         total = wav.shape[-1] if wav is not None else info.frames
-        start = int(rng.integers(0, max(1, total - self.crop + 1)))
+        if self.content is not None:  # frame-aligned start, so the crop's frames are the utterance's frames
+            frames = math.ceil(total / self.hop)
+            start = self.hop * int(rng.integers(0, max(1, frames - self.crop // self.hop + 1)))
+        else:
+            start = int(rng.integers(0, max(1, total - self.crop + 1)))
         if wav is None:
             data, _ = sf.read(path, start=start, frames=self.crop, dtype="float32", always_2d=True)
             wav = torch.from_numpy(data.mean(axis=1))[None]
         else:
             wav = wav[:, start : start + self.crop]
-        return wav
+        return wav, start, total
 
     def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
         index, crop_seed = item
         rng = np.random.default_rng(crop_seed)
-        wav = self._read(self.entries[index], rng)
+        wav, start, total = self._read(self.entries[index], rng)
         wav = torch.nn.functional.pad(wav, (0, self.crop - wav.shape[-1]))
         rms = wav.pow(2).mean().sqrt().clamp_min(1e-4)
         gain_db = self.loudness_db + float(rng.uniform(-self.gain_jitter_db, self.gain_jitter_db))
         wav = wav * (10 ** (gain_db / 20) / rms)
-        return wav.clamp(-1.0, 1.0)
+        if self.content is None:
+            return wav.clamp(-1.0, 1.0)
+        return self._with_content(self.entries[index], wav.clamp(-1.0, 1.0), start, total)
+
+    def _with_content(self, entry: dict, wav: torch.Tensor, start: int, total: int) -> dict:
+        crop_frames, first = self.crop // self.hop, start // self.hop
+        utt_frames = math.ceil(total / self.hop)
+        frames = min(crop_frames, utt_frames - first)
+        whole = start == 0 and total <= self.crop
+        ids = self.content.phonemes.get(entry.get("id")) if whole else None
+        teacher = self.content.teacher(entry.get("id")) if self.content.info.teacher_dim else None
+        dim = max(1, self.content.info.teacher_dim)
+        feats = torch.zeros(crop_frames, dim)
+        teacher_frames = 0
+        if teacher is not None:
+            part = teacher[first : first + crop_frames]
+            feats[: part.shape[0]] = part
+            teacher_frames = min(frames, part.shape[0])
+        return {
+            "wav": wav,
+            "frames": frames,
+            "phonemes": torch.tensor(ids or [], dtype=torch.long),
+            "teacher": feats,
+            "teacher_frames": teacher_frames,
+        }
+
+
+def collate_content(items: list[dict]) -> dict:
+    """Batch content items: ``wav [B, 1, S]``, ``frames [B]``, ``teacher [B, F, Dt]``, ``teacher_frames [B]`` and
+    ``phonemes`` (a list of ``[L]`` tensors, empty where the crop is not a whole utterance)."""
+    return {
+        "wav": torch.stack([it["wav"] for it in items]),
+        "frames": torch.tensor([it["frames"] for it in items]),
+        "teacher": torch.stack([it["teacher"] for it in items]),
+        "teacher_frames": torch.tensor([it["teacher_frames"] for it in items]),
+        "phonemes": [it["phonemes"] for it in items],
+    }
 
 
 def crop_samples(crop_seconds: float, sample_rate: int, hop_length: int) -> int:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codec.config import FORMAT_VERSION, CodecConfig
+from codec.content import ContentHeads
 from codec.melstft import IstftDecoder, MelEncoder
 from codec.quantizer import FactorizedRVQ
 from codec.release import load_release, load_weights, resolve_release, save_release
@@ -43,6 +44,8 @@ class CodecOutput:
         commitment_loss: scalar VQ commitment loss (unweighted).
         codebook_loss: scalar VQ codebook loss (unweighted).
         num_layers: ``[B]`` RVQ layers used per sample (quantizer dropout).
+        prefix: ``[B, D, F]`` sum of the first ``config.content.levels`` RVQ outputs when the model has content heads
+            (:mod:`codec.content`), else None.
     """
 
     audio: torch.Tensor
@@ -50,6 +53,7 @@ class CodecOutput:
     commitment_loss: torch.Tensor
     codebook_loss: torch.Tensor
     num_layers: torch.Tensor
+    prefix: torch.Tensor | None = None
 
 
 class Codec(nn.Module):
@@ -71,6 +75,8 @@ class Codec(nn.Module):
             self.decoder = SeanetDecoder(c.seanet, c.dimension, causal=causal, norm=c.norm)
         else:
             self.decoder = IstftDecoder(c.istft, c.hop_length, c.dimension)
+        if c.content.enabled:  # training/alignment heads; only models trained with content supervision have them
+            self.content = ContentHeads(c.dimension, c.content)
         self.release_id = self.config_hash()
 
     # ------------------------------------------------------------------------------------------ properties
@@ -151,14 +157,32 @@ class Codec(nn.Module):
 
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> CodecOutput:
         """Training pass: wav ``[B, 1, T]`` → :class:`CodecOutput` (quantizer dropout applies when training)."""
-        q = self.quantizer(self.encode_latent(wav), num_codebooks)
+        q = self.quantizer(self.encode_latent(wav), num_codebooks, prefix_layers=self.config.content.levels)
         return CodecOutput(
             audio=self.decode_latent(q.quantized),
             codes=q.codes,
             commitment_loss=q.commitment_loss,
             codebook_loss=q.codebook_loss,
             num_layers=q.num_layers,
+            prefix=q.prefix,
         )
+
+    @torch.inference_mode()
+    def phoneme_log_probs(self, codes: torch.Tensor) -> torch.Tensor:
+        """CTC posteriors of the content head from codes ``[B, Q', F]`` (``Q' >= content.levels``; only the first
+        ``levels`` are read) → ``[B, F * ctc_upsample, V + 1]`` (blank 0).
+
+        Raises:
+            ValueError: the model has no CTC head, or the codes hold fewer levels than it reads.
+        """
+        heads = getattr(self, "content", None)
+        if heads is None or heads.ctc is None:
+            raise ValueError("this codec has no phoneme CTC head (train it with model.content.symbols)")
+        k = self.config.content.levels
+        codes = self._check_codes(codes)
+        if codes.shape[1] < k:
+            raise ValueError(f"the CTC head reads the first {k} levels; got codes with {codes.shape[1]}")
+        return heads.ctc(self.quantizer.decode(codes[:, :k]))
 
     # ------------------------------------------------------------------------------------------ inference
     @torch.inference_mode()

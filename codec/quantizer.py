@@ -32,6 +32,8 @@ class QuantizerOutput:
         commitment_loss: scalar, mean over kept layers of ``||e - sg(q)||^2``.
         codebook_loss: scalar, mean over kept layers of ``||sg(e) - q||^2``.
         num_layers: ``[B]`` number of layers kept per sample (quantizer dropout).
+        prefix: ``[B, D, F]`` sum of the first ``prefix_layers`` outputs whatever dropout kept (straight-through
+            gradients; the content heads read it), or None when not asked for.
     """
 
     quantized: torch.Tensor
@@ -39,6 +41,7 @@ class QuantizerOutput:
     commitment_loss: torch.Tensor
     codebook_loss: torch.Tensor
     num_layers: torch.Tensor
+    prefix: torch.Tensor | None = None
 
 
 class FactorizedVQ(nn.Module):
@@ -101,8 +104,9 @@ class FactorizedRVQ(nn.Module):
             out = out + self.layers[q].decode(codes[:, q])
         return out.transpose(1, 2)
 
-    def forward(self, z: torch.Tensor, num_codebooks: int | None = None) -> QuantizerOutput:
-        """Training pass. z ``[B, D, F]``; ``num_codebooks`` fixes the depth, otherwise dropout may pick it."""
+    def forward(self, z: torch.Tensor, num_codebooks: int | None = None, prefix_layers: int = 0) -> QuantizerOutput:
+        """Training pass. z ``[B, D, F]``; ``num_codebooks`` fixes the depth, otherwise dropout may pick it;
+        ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``)."""
         b = z.shape[0]
         keep = torch.full((b,), self._check_layers(num_codebooks), device=z.device)
         if num_codebooks is None and self.training and self.cfg.dropout_layers:
@@ -114,6 +118,7 @@ class FactorizedRVQ(nn.Module):
         quantized = torch.zeros_like(residual)
         commit = codebook = z.new_zeros(())
         codes = []
+        prefix = None
         for qi, layer in enumerate(self.layers):
             e = layer.in_proj(residual)  # [B, F, cd]
             idx = layer.lookup(e)
@@ -124,6 +129,8 @@ class FactorizedRVQ(nn.Module):
             codebook = codebook + ((e.detach() - c).pow(2) * mask).sum() / denom
             out = layer.out_proj(e + (c - e).detach())
             quantized = quantized + out * mask
+            if qi < prefix_layers:
+                prefix = out if prefix is None else prefix + out
             residual = residual - out
             codes.append(idx)
             if self.training:
@@ -135,6 +142,7 @@ class FactorizedRVQ(nn.Module):
             commitment_loss=commit / n_layers,
             codebook_loss=codebook / n_layers,
             num_layers=keep,
+            prefix=None if prefix is None else prefix.transpose(1, 2),
         )
 
     # ----------------------------------------------------------------------------------------- dead codes

@@ -161,7 +161,7 @@ def store_lock(root: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"{root}: another tokenize run is writing this store") from None
+            raise ValueError(f"{root}: another run is writing this store") from None
         # Temporaries of a killed run: nobody else can be writing them while we hold the lock.
         for stale in [*root.glob(".*.tmp"), *(root / SHARD_DIR).glob(".*.tmp")]:
             stale.unlink(missing_ok=True)

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from codec.crops import CropDataset, CropSampler, crop_samples, load_dev_set, read_manifest_entries
+from codec.content_train import content_losses, open_content_store, to_device
+from codec.crops import CropDataset, CropSampler, collate_content, crop_samples, load_dev_set, read_manifest_entries
 from codec.discriminators import Discriminators
 from codec.experiment import (  # noqa: F401  (re-exported: the codec CLI and tests import them from here)
     CKPT_DIR,
@@ -60,6 +61,7 @@ METRIC_FIELDS = (
     "lr",
     "sec_per_step",
 )
+CONTENT_FIELDS = ("ctc", "distill")  # appended when the model has content heads
 
 
 def codebook_perplexity(usage: torch.Tensor) -> torch.Tensor:
@@ -72,7 +74,13 @@ class CodecTrainer:
     """Builds models, optimisers and data from a config and runs the loop. See the module docstring."""
 
     def __init__(
-        self, cfg: CodecExperimentConfig, train_manifest: str, dev_manifest: str | None, exp_dir: str, cpu: bool
+        self,
+        cfg: CodecExperimentConfig,
+        train_manifest: str,
+        dev_manifest: str | None,
+        exp_dir: str,
+        cpu: bool,
+        content_dir: str | None = None,
     ) -> None:
         from accelerate import Accelerator
 
@@ -98,6 +106,7 @@ class CodecTrainer:
         self.step = 0
         self.usage_ema: torch.Tensor | None = None  # [Q, K] per-step code usage EMA (dead-code detection)
         self.entries = read_manifest_entries(train_manifest)
+        self.content = open_content_store(cfg, content_dir)
         self.dev = []
         if dev_manifest and self.acc.is_main_process and t.eval_every > 0:
             dev_entries = read_manifest_entries(dev_manifest)
@@ -168,9 +177,10 @@ class CodecTrainer:
                 dist.broadcast(layer.codebook.weight.data, src=0)
         return revived
 
-    def train_step(self, wav: torch.Tensor) -> dict[str, float]:
+    def train_step(self, batch: torch.Tensor | dict) -> dict[str, float]:
         t, w, q = self.tc, self.tc.loss_weights, self.cfg.model.quantizer
         adv_on = self.step >= t.disc_start
+        wav = batch["wav"] if isinstance(batch, dict) else batch
         with self.acc.autocast():
             out = self.model(wav)
             mel = self.mel_loss(out.audio, wav)
@@ -183,6 +193,10 @@ class CodecTrainer:
                 "commit": out.commitment_loss.item(),
                 "layers": out.num_layers.float().mean().item(),
             }
+            if isinstance(batch, dict):
+                content = content_losses(self.acc.unwrap_model(self.model).content, out.prefix, batch)
+                loss = loss + w.ctc * content["ctc"] + w.distill * content["distill"]
+                logs.update({k: v.item() for k, v in content.items()})
             if adv_on:
                 logits, feats = self.disc(torch.cat([wav, out.audio]))
                 n = wav.shape[0]
@@ -255,7 +269,9 @@ class CodecTrainer:
         self.mel_loss.to(self.acc.device)
         mc = self.cfg.model
         crop = crop_samples(t.crop_seconds, mc.sample_rate, mc.hop_length)
-        dataset = CropDataset(self.entries, mc.sample_rate, crop, t.loudness_db, t.gain_jitter_db)
+        dataset = CropDataset(
+            self.entries, mc.sample_rate, crop, t.loudness_db, t.gain_jitter_db, self.content, mc.hop_length
+        )
         sampler = CropSampler(
             len(dataset), t.seed, self.acc.process_index, self.acc.num_processes, start=self.step * t.batch_size
         )
@@ -267,6 +283,7 @@ class CodecTrainer:
             num_workers=t.num_workers,
             worker_init_fn=ignore_stop_signals if t.num_workers else None,
             generator=torch.Generator().manual_seed(t.seed),
+            collate_fn=collate_content if self.content is not None else None,
         )
         stop = StopFlag()
         old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -274,10 +291,11 @@ class CodecTrainer:
         self.model.train()
         tic = time.time()
         try:
-            for wav in loader:
+            fields = METRIC_FIELDS + (CONTENT_FIELDS if self.content is not None else ())
+            for batch in loader:
                 if self.step >= max_steps or stop.requested:
                     break
-                logs = self.train_step(wav.to(self.acc.device))
+                logs = self.train_step(to_device(batch, self.acc.device))
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(mel=f"{logs['mel']:.3f}", loss=f"{logs['loss']:.2f}")
@@ -289,7 +307,7 @@ class CodecTrainer:
                     logs["sec_per_step"] = (time.time() - tic) / t.log_every
                     tic = time.time()
                     row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}}
-                    self._append_csv("metrics.csv", row, METRIC_FIELDS)
+                    self._append_csv("metrics.csv", row, fields)
                 if t.eval_every and self.step % t.eval_every == 0 and self.dev:
                     ev = self.evaluate()
                     self._append_csv("eval.csv", {"step": self.step, **{k: round(v, 4) for k, v in ev.items()}})

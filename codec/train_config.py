@@ -33,6 +33,8 @@ class LossWeights:
     feature_matching: float = 2.0  # discriminator feature matching
     commitment: float = 1.0  # multiplies QuantizerConfig.commitment_weight * commitment loss
     codebook: float = 1.0  # multiplies QuantizerConfig.codebook_weight * codebook loss
+    ctc: float = 0.0  # phoneme CTC loss of the content head on the first model.content.levels levels
+    distill: float = 0.0  # cosine distance of the projected first levels to the teacher's features
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from codec.atomic import write_bytes_atomic, write_json_atomic
+from codec.phonemes import IPA, espeak_backend  # noqa: F401  (espeak_backend: re-exported)
 from tts.config import FrontendConfig
 from tts.normalize import normalize_text, split_sentences
 
@@ -31,13 +32,8 @@ SPECIALS = ("<pad>", "<bos>", "<sep>")
 FRONTEND_FILE = "frontend.json"
 SPM_FILE = "sentencepiece.model"
 PUNCTUATION = tuple(",.!?;:-'\"()")
-# IPA characters espeak-ng produces for English (and most European voices), plus stress/length/tie marks.
-IPA = tuple(
-    "abcdefhijklmnopqrstuvwxyzæçðøŋœɐɑɒɓɔɕɖɗɘəɚɛɜɝɞɟɠɡɢɣɤɥɦɧɨɪɫɬɭɮɯɰɱɲɳɴɵɶɸɹɺɻɽɾʀʁʂʃʄʈʉʊʋʌʍʎʏʐʑʒʔʕʘʙʛʜʝʟʡʢβθχᵻ"
-) + ("ˈ", "ˌ", "ː", "ˑ", "ʰ", "ʲ", "ʷ", "ʼ", "\u0303", "\u0329", "\u032f", "\u0361")
 LETTERS = tuple("abcdefghijklmnopqrstuvwxyzàáâäçèéêëìíîïñòóôöùúûüß")
 
-_BACKENDS: dict[str, object] = {}
 _log = logging.getLogger(__name__)
 
 
@@ -45,58 +41,6 @@ def default_symbols(kind: str) -> list[str]:
     """The built-in table for ``phoneme`` / ``char`` (specials, space, punctuation, then the alphabet)."""
     alphabet = IPA if kind == "phoneme" else LETTERS
     return [*SPECIALS, " ", *PUNCTUATION, *alphabet]
-
-
-def _bundled_espeak() -> bool:
-    """Point phonemizer at the espeak-ng library of the ``espeakng-loader`` wheel; False when it is not installed.
-
-    The system library (``apt-get install espeak-ng``) is preferred — the shipped model was trained with it — and
-    the wheel makes ``pip install`` alone enough on a machine without it (its espeak-ng 1.52 differs from Debian's
-    1.51 in a few vowels of rare words).
-    """
-    try:
-        import espeakng_loader
-        from phonemizer.backend.espeak.wrapper import EspeakWrapper
-    except ImportError:
-        return False
-    EspeakWrapper.set_library(espeakng_loader.get_library_path())
-    EspeakWrapper.set_data_path(espeakng_loader.get_data_path())
-    return True
-
-
-def espeak_backend(language: str):
-    """The shared espeak-ng backend for ``language`` (created once per process).
-
-    Uses the system's espeak-ng, else the one bundled by the ``espeakng-loader`` wheel.
-
-    Raises:
-        ValueError: espeak-ng (or the voice) is not installed — with the fix.
-    """
-    if language not in _BACKENDS:
-        try:
-            from phonemizer.backend import EspeakBackend
-
-            quiet = logging.getLogger("tts.phonemizer")
-            quiet.setLevel(logging.ERROR)
-            options = dict(
-                preserve_punctuation=True,
-                with_stress=True,
-                language_switch="remove-flags",
-                words_mismatch="ignore",
-                logger=quiet,
-            )
-            try:
-                _BACKENDS[language] = EspeakBackend(language, **options)
-            except RuntimeError:
-                if not _bundled_espeak():
-                    raise
-                _BACKENDS[language] = EspeakBackend(language, **options)
-        except (RuntimeError, ImportError) as exc:
-            raise ValueError(
-                f"the phoneme frontend needs espeak-ng with the {language!r} voice "
-                f"(apt-get install espeak-ng, or pip install espeakng-loader phonemizer): {exc}"
-            ) from None
-    return _BACKENDS[language]
 
 
 class TextFrontend:

@@ -14,6 +14,7 @@ Heavy imports (torch models, metrics, peers) happen inside the handlers, so ``uc
 from __future__ import annotations
 
 import argparse
+import os
 
 from codec.cli import add_sampling_arguments
 
@@ -68,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot-utterances", type=int, default=3, help="rows of the spectrogram figure (default 3)")
     p.add_argument("--save-audio", type=int, default=3, help="utterances whose resyntheses are saved (default 3)")
     p.add_argument("--device", default="cpu", help="torch device of the codec (default cpu)")
+    p.add_argument(
+        "--probe-train",
+        metavar="MANIFEST",
+        help="also report phoneme error rates of the first levels: the codec's CTC head and a fixed-protocol probe "
+        "trained on this manifest's first 600 utterances (needs espeak-ng)",
+    )
     p.set_defaults(func=run_eval_codec, command_parser=p)
 
     p = what.add_parser(
@@ -182,7 +189,10 @@ def run_eval_codec(args: argparse.Namespace) -> int:
         save_audio=args.save_audio,
         device=args.device,
         progress=not args.no_progress,
+        probe_train=args.probe_train,
     )
+    if args.probe_train and not os.path.isfile(args.probe_train):
+        raise FileNotFoundError(f"--probe-train: manifest not found: {args.probe_train}")
     result = evaluate_codec(
         codec,
         args.manifest,

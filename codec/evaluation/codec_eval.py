@@ -34,6 +34,7 @@ class CodecEvalOptions:
     save_audio: int = 3  # utterances whose resyntheses are written to audio/
     device: str = "cpu"
     progress: bool = True  # tqdm progress bar
+    probe_train: str | None = None  # manifest whose utterances train the content probe (None: no content section)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class CodecEvalResult:
     bitrates: dict[int, float]  # depth -> bits per second
     records: list[CodecRecord] = field(default_factory=list)
     command: str = ""
+    content: dict | None = None  # codec.evaluation.content.content_scores, when a probe manifest was given
 
     def systems(self) -> list[str]:
         """Column order of the report: the original, then the depths from shallow to deep."""
@@ -198,6 +200,13 @@ def evaluate_codec(
         pesq_values = [r.scores.pesq for r in deepest if math.isfinite(r.scores.pesq)]
         if pesq_values:
             bar.set_postfix(pesq=f"{sum(pesq_values) / len(pesq_values):.2f}")
+    if options.probe_train:
+        from codec.evaluation.content import content_scores
+
+        result.content = content_scores(
+            codec, read_manifest(options.probe_train), utterances, progress=options.progress
+        )
+        result.content["train_manifest"] = str(options.probe_train)
     write_codec_report(result, out_dir, rows)
     return result
 

@@ -17,7 +17,7 @@ from codec.atomic import write_text_atomic
 from codec.evaluation.codec_eval import ORIGINAL, CodecEvalResult, CodecRecord, system_name
 from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl
 from codec.evaluation.scoring import UtteranceScores
-from codec.evaluation.stats import summarize
+from codec.evaluation.stats import bootstrap_rate_ci, summarize
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,30 @@ def results_table(result: CodecEvalResult) -> str:
         ("WER (Whisper tiny.en) ↓", lambda s: s.word_errors, lambda s: s.words),
         ("CER ↓", lambda s: s.char_errors, lambda s: s.chars),
     ):
-        cells = [label] + [percent(corpus_rate(result.records_of(s), errors, length)) for s in systems]
+        cells = [label] + [rate_with_ci(result.records_of(s), errors, length) for s in systems]
         if any(c != "–" for c in cells[1:]):
             rows.append(cells)
+    return markdown_table(header, rows)
+
+
+def rate_with_ci(records: Sequence[CodecRecord], errors, length) -> str:
+    """``"52.8 % [48.1, 57.6]"``: a corpus-level rate and its 95 % bootstrap interval over utterances."""
+    rate = corpus_rate(records, errors, length)
+    pairs = [(errors(r.scores), length(r.scores)) for r in records if length(r.scores) is not None]
+    low, high = bootstrap_rate_ci(pairs)
+    if not math.isfinite(rate) or not math.isfinite(low):
+        return percent(rate)
+    return f"{percent(rate)} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def content_table(content: dict) -> str:
+    """The "content of the first levels" table: the codec's CTC head PER and the fixed-protocol probe PERs."""
+    header = ["reader", "levels", "PER ↓"]
+    rows = []
+    if content.get("head_per") is not None:
+        rows.append(["the codec's CTC head (greedy)", f"1–{content['levels']}", percent(content["head_per"])])
+    for k, per in sorted(content["probe_per"].items(), key=lambda kv: int(kv[0])):
+        rows.append(["fixed-protocol CTC probe", "1" if int(k) == 1 else f"1–{k}", percent(per)])
     return markdown_table(header, rows)
 
 
@@ -135,11 +156,26 @@ def write_codec_report(result: CodecEvalResult, out_dir: str | os.PathLike, rows
         "## Results",
         "",
         "Mean ± 95 % confidence interval over utterances; WER and CER are corpus-level (all edits / all reference "
-        "words). Text is normalised before scoring (case, punctuation, numbers as words). The *original* column "
-        "scores the input recordings themselves, so it shows the ASR's and DNSMOS's own floor.",
+        "words) with a 95 % bootstrap interval over utterances in brackets. Text is normalised before scoring "
+        "(case, punctuation, numbers as words). The *original* column scores the input recordings themselves, so it "
+        "shows the ASR's and DNSMOS's own floor.",
         "",
         results_table(result),
     ]
+    if result.content is not None:
+        c = result.content
+        lines += [
+            "",
+            "## Content of the first levels (phoneme error rate)",
+            "",
+            f"Phonemes of the transcripts (espeak-ng, no stress marks) read from the frozen sums of the first levels "
+            f"of {c['test_utterances']} test utterances. The probe is trained afresh on {c['train_utterances']} "
+            f"utterances of `{c.get('train_manifest', '?')}` with a fixed protocol ({c['protocol']['steps']} steps, "
+            "seed 0), so it does not depend on the decoder and any two codecs compare "
+            "(`codec/evaluation/content.py`).",
+            "",
+            content_table(c),
+        ]
     for title, name in figures:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
     lines += [

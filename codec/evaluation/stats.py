@@ -73,3 +73,29 @@ def summarize(values: Iterable[float | None]) -> Summary:
         return Summary(mean, math.nan, median, math.nan, n, missing)
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in finite) / (n - 1))
     return Summary(mean, t_critical_95(n - 1) * std / math.sqrt(n), median, std, n, missing)
+
+
+def bootstrap_rate_ci(pairs: list[tuple[int, int]], resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of a corpus-level rate ``sum(errors) / sum(lengths)`` over utterances.
+
+    Args:
+        pairs: ``(errors, reference length)`` per utterance.
+        resamples: bootstrap draws (utterances resampled with replacement; fixed ``seed``, so reports repeat).
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` for fewer than two utterances.
+    """
+    import random
+
+    if len(pairs) < 2:
+        return math.nan, math.nan
+    rng = random.Random(seed)
+    rates = []
+    for _ in range(resamples):
+        draw = [pairs[rng.randrange(len(pairs))] for _ in pairs]
+        total = sum(n for _, n in draw)
+        rates.append(sum(e for e, _ in draw) / total if total else math.nan)
+    rates = sorted(r for r in rates if math.isfinite(r))
+    if not rates:
+        return math.nan, math.nan
+    return rates[int(0.025 * (len(rates) - 1))], rates[int(0.975 * (len(rates) - 1))]

@@ -1,0 +1,242 @@
+"""Content supervision of the first RVQ levels: heads, losses, the content store, training, alignment, the probe."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codec import Codec
+from codec.cli import main
+from codec.config import ContentConfig
+from codec.content import BLANK, ctc_loss, distill_loss, error_rate, greedy_decode
+from codec.content_store import ContentStore, build_content_store, pack_windows
+from codec.phonemes import CTC_SYMBOLS
+from tests.conftest import TINY, speechlike, tiny_config
+
+SYMBOLS = json.dumps(list(CTC_SYMBOLS), ensure_ascii=False)
+CONTENT = ["content.levels=4", f"content.symbols={SYMBOLS}", "content.teacher_dim=384", "content.ctc_channels=16"]
+TEXTS = ["Hello there.", "The cat sat on the mat.", "One two three four.", "A quick brown fox jumps."]
+
+
+def espeak_or_skip():
+    from codec.phonemes import espeak_backend
+
+    try:
+        espeak_backend("en-us")
+    except ValueError as exc:
+        pytest.skip(str(exc))
+
+
+class FakeTeacher:
+    """Stands in for Whisper: frame f of an utterance gets the vector (f, mean |x| of the frame, 0, ...)."""
+
+    def __init__(self, hop_length: int, threads: int = 1) -> None:
+        self.hop = hop_length
+
+    def features(self, wavs):
+        out = []
+        for w in wavs:
+            frames = math.ceil(len(w) / self.hop)
+            f = np.zeros((frames, 384), dtype=np.float32)
+            f[:, 0] = np.arange(frames)
+            f[:, 1] = [np.abs(w[i * self.hop : (i + 1) * self.hop]).mean() for i in range(frames)]
+            out.append(f)
+        return out
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    lines = []
+    for i, text in enumerate(TEXTS):
+        seconds = 0.8 + 0.5 * i
+        sf.write(tmp_path / f"u{i}.wav", speechlike(seconds, seed=i), 16000)
+        item = {"id": f"u{i}", "audio": f"u{i}.wav", "text": text, "speaker": "s", "duration": seconds}
+        lines.append(json.dumps({**item, "sample_rate": 16000}))
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture()
+def store(tmp_path, corpus, monkeypatch):
+    espeak_or_skip()
+    monkeypatch.setattr("codec.content_store.WhisperTeacher", FakeTeacher)
+    out = tmp_path / "content"
+    build_content_store(corpus, out, shard_size=3, progress=False)
+    return out
+
+
+def test_config_checks():
+    assert not ContentConfig().enabled
+    with pytest.raises(ValueError, match="needs a CTC head"):
+        ContentConfig(levels=4)
+    with pytest.raises(ValueError, match="odd"):
+        ContentConfig(levels=1, teacher_dim=8, ctc_kernel=4)
+    with pytest.raises(ValueError, match="exceeds"):
+        tiny_config("content.levels=33", "content.teacher_dim=8")
+
+
+def test_prefix_is_the_sum_of_the_first_levels():
+    codec = Codec(tiny_config(*CONTENT)).eval()
+    wav = torch.from_numpy(speechlike(1.2)).float()[None, None]
+    with torch.inference_mode():
+        out = codec(wav)
+        expected = codec.quantizer.decode(codec.encode(wav)[:, :4])
+    assert out.prefix.shape == expected.shape and torch.allclose(out.prefix, expected, atol=1e-5)
+    with torch.inference_mode():
+        assert Codec(tiny_config())(wav).prefix is None  # no heads, nothing extra computed
+
+
+def test_content_losses_reach_the_encoder():
+    codec = Codec(tiny_config(*CONTENT)).train()
+    wav = torch.from_numpy(speechlike(1.0)).float()[None, None].repeat(2, 1, 1)
+    out = codec(wav)
+    lp = codec.content.ctc(out.prefix)
+    assert lp.shape == (2, 5 * 8, len(CTC_SYMBOLS) + 1)
+    frames = torch.tensor([5, 5])
+    loss = ctc_loss(lp, [torch.tensor([3, 4, 5]), torch.tensor([], dtype=torch.long)], frames, 8)
+    teacher = torch.randn(2, 5, 384)
+    loss = loss + distill_loss(codec.content.distill(out.prefix.transpose(1, 2)), teacher, torch.tensor([5, 0]))
+    loss.backward()
+    grad = codec.encoder_transformer.parameters().__next__().grad
+    assert torch.isfinite(loss) and loss > 0 and grad is not None and grad.abs().sum() > 0
+    empty = ctc_loss(lp.detach(), [torch.tensor([], dtype=torch.long)] * 2, frames, 8)
+    assert empty.item() == 0.0
+
+
+def test_greedy_decode_and_error_rate():
+    lp = torch.full((1, 7, 4), -10.0)
+    for t, s in enumerate([1, 1, BLANK, 1, 2, 2, BLANK]):
+        lp[0, t, s] = 0.0
+    assert greedy_decode(lp) == [[1, 1, 2]]
+    assert greedy_decode(lp, torch.tensor([2])) == [[1]]
+    assert error_rate([[1, 2]], [[1, 2, 3]]) == pytest.approx(1 / 3)
+
+
+def test_pack_windows_is_frame_aligned_and_bounded():
+    hop, sr = 3200, 16000
+    lengths = [sr * 7, sr * 5 + 17, sr * 12, sr * 9, sr * 2]
+    windows = pack_windows(lengths, hop)
+    seen = []
+    for win in windows:
+        end = 0
+        for i, offset in win:
+            assert offset % hop == 0 and offset >= end
+            end = offset + lengths[i]
+            seen.append(i)
+        assert end <= 30 * sr
+    assert seen == list(range(len(lengths))) and len(windows) == 2
+    with pytest.raises(ValueError, match="at most 30 s"):
+        pack_windows([31 * sr], hop)
+
+
+def test_content_store_builds_resumes_and_reads(store, corpus, tmp_path, monkeypatch):
+    cs = ContentStore(store)
+    assert cs.info.symbols == CTC_SYMBOLS and cs.info.teacher_dim == 384 and cs.info.num_shards == 2
+    assert all(cs.phonemes[f"u{i}"] for i in range(4))
+    t = cs.teacher("u3")
+    assert t.shape == (math.ceil(2.3 * 5), 384) and t[:, 0].tolist() == list(range(t.shape[0]))
+    shard = store / "teacher" / "shard-00001.safetensors"
+    before = shard.stat().st_mtime_ns
+    shard0 = store / "teacher" / "shard-00000.safetensors"
+    shard0.unlink()  # an interrupted build: the rerun redoes only the missing shard
+    build_content_store(corpus, store, shard_size=3, progress=False)
+    assert shard0.is_file() and shard.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="another manifest or plan"):
+        build_content_store(corpus, store, shard_size=2, progress=False)
+
+
+def test_content_store_cli_bad_inputs(tmp_path, capsys):
+    assert main(["content-store", str(tmp_path / "none.jsonl"), str(tmp_path / "out")]) == 2
+    assert "error:" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "x.txt").write_text("x")
+    bad = tmp_path / "m.jsonl"
+    bad.write_text(
+        '{"id": "a", "audio": "a.wav", "text": "hi", "speaker": "s", "duration": 1.0, "sample_rate": 16000}\n'
+    )
+    assert main(["content-store", str(bad), str(tmp_path / "junk"), "--no-teacher"]) == 2
+    assert "not a content store" in capsys.readouterr().err
+
+
+def test_training_with_content_heads(store, corpus, tmp_path):
+    from codec.train import CodecTrainer, prepare_experiment
+    from codec.train_config import load_experiment_config
+
+    sets = [f"model.{c}" for c in CONTENT] + [
+        "train.batch_size=2",
+        "train.crop_seconds=1.2",
+        "train.num_workers=0",
+        "train.log_every=1",
+        "train.eval_every=0",
+        "train.warmup_steps=1",
+        "train.loss_weights.ctc=1.0",
+        "train.loss_weights.distill=1.0",
+    ]
+    cfg = load_experiment_config(str(TINY), None, sets)
+    with pytest.raises(ValueError, match="pass --content"):
+        CodecTrainer(prepare_experiment(str(tmp_path / "x"), cfg, False), str(corpus), None, str(tmp_path / "x"), True)
+    out = tmp_path / "exp"
+    trainer = CodecTrainer(prepare_experiment(str(out), cfg, False), str(corpus), None, str(out), True, str(store))
+    trainer.fit(max_steps=4, resume=False)
+    rows = list(__import__("csv").DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 4 and all(math.isfinite(float(r["distill"])) for r in rows)
+    assert any(float(r["ctc"]) > 0 for r in rows)  # the utterances up to 1.2 s fit whole: CTC targets
+    plain = load_experiment_config(str(TINY), None, sets[len(CONTENT) :])
+    with pytest.raises(ValueError, match="no content heads"):
+        CodecTrainer(plain, str(corpus), None, str(tmp_path / "y"), True, str(store))
+
+
+def test_init_from_copies_shared_weights(tiny_release, tmp_path):
+    from codec.content_train import init_weights_from
+
+    model = Codec(tiny_config(*CONTENT))
+    msg = init_weights_from(model, None, tiny_release)
+    ref = Codec.from_pretrained(tiny_release)
+    assert torch.equal(next(model.encoder.parameters()), next(ref.encoder.parameters()))
+    assert "content.ctc" in msg and "content.distill" in msg
+    with pytest.raises(FileNotFoundError):
+        init_weights_from(model, None, tmp_path / "nothing")
+
+
+def test_align_gives_ordered_word_times(corpus, capsys, tmp_path):
+    espeak_or_skip()
+    from codec.aligner import align_one
+    from codec.phonemes import phonemize_words
+
+    torch.manual_seed(0)
+    codec = Codec(tiny_config(*CONTENT)).eval()
+    wav = torch.from_numpy(speechlike(2.3, seed=3)).float()[None]
+    words = phonemize_words([TEXTS[3]])[0]
+    got = align_one(codec, wav, words, "u3")
+    assert [w["word"] for w in got.words] == TEXTS[3].split()
+    starts = [w["start"] for w in got.words]
+    assert starts == sorted(starts) and all(w["start"] < w["end"] <= 2.3 + 1e-6 for w in got.words)
+    with pytest.raises(ValueError, match="more than the head"):
+        align_one(codec, wav[:, :1600], words, "short")
+    release = codec.save_pretrained(tmp_path / "rel")
+    assert main(["align", str(corpus), str(tmp_path / "a.jsonl"), "--model", str(release), "--no-progress"]) == 0
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    assert len(lines) >= 3 and all(json.loads(x)["words"] for x in lines)
+    capsys.readouterr()
+    assert main(["align", str(corpus), str(tmp_path / "b.jsonl"), "--model", "default"]) == 2
+    assert "no phoneme CTC head" in capsys.readouterr().err and not (tmp_path / "b.jsonl").exists()
+
+
+def test_probe_scores_any_codec(corpus):
+    espeak_or_skip()
+    from codec.evaluation.content import ProbeProtocol, content_scores
+    from codec.manifest import read_manifest
+
+    utts = read_manifest(corpus)
+    codec = Codec(tiny_config(*CONTENT)).eval()
+    got = content_scores(codec, utts, utts, ProbeProtocol(levels=(1, 4), steps=3), progress=False)
+    assert set(got["probe_per"]) == {1, 4} and got["levels"] == 4
+    assert all(0 <= v for v in [got["head_per"], *got["probe_per"].values()])
+    plain = content_scores(Codec(tiny_config()).eval(), utts, utts, ProbeProtocol(levels=(1,), steps=2), False)
+    assert plain["head_per"] is None and 1 in plain["probe_per"]
