@@ -14,6 +14,7 @@ Experiment directory layout::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -237,10 +238,19 @@ class CodecTrainer:
         except ImportError:
             metrics = None
         pesq, stoi = [], []
+        shallow: dict[str, list[float]] = {}
         for wav in self.dev:
             ref = wav[None].to(self.acc.device)
-            rec = model.decode(model.encode(ref))[..., : ref.shape[-1]]
+            codes = model.encode(ref)
+            rec = model.decode(codes)[..., : ref.shape[-1]]
             mels.append(self.mel_loss(rec.float(), ref).item())
+            for depth in self.tc.eval_depths:  # the first levels alone: what a TTS that gets only those right gives
+                part = model.decode(codes[:, :depth])[..., : ref.shape[-1]]
+                shallow.setdefault(f"mel_distance_{depth}", []).append(self.mel_loss(part.float(), ref).item())
+                if metrics is not None:
+                    with contextlib.suppress(ImportError, ValueError, AttributeError, TypeError):
+                        score = metrics.stoi(ref[0, 0].cpu(), part[0, 0].cpu(), model.sample_rate)
+                        shallow.setdefault(f"stoi_{depth}", []).append(score)
             if metrics is not None:
                 try:
                     pesq.append(metrics.pesq_wb(ref[0, 0].cpu(), rec[0, 0].cpu(), model.sample_rate))
@@ -250,6 +260,7 @@ class CodecTrainer:
         model.train()
         if pesq:
             extra = {"pesq": sum(pesq) / len(pesq), "stoi": sum(stoi) / len(stoi)}
+        extra.update({k: sum(v) / len(v) for k, v in shallow.items()})
         return {"mel_distance": sum(mels) / max(1, len(mels)), **extra}
 
     # ------------------------------------------------------------------------------------------ loop

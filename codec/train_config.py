@@ -68,6 +68,7 @@ class TrainConfig:
     eval_every: int = 1000  # dev evaluation interval (steps; 0 disables)
     eval_utterances: int = 8  # fixed dev subset size
     eval_seconds: float = 6.0  # dev utterances are cut to this length
+    eval_depths: tuple[int, ...] = ()  # also score the decode of only the first N levels (columns *_N in eval.csv)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,18 @@
-"""End-to-end codec recipes: prepare → train → export → eval, one command each.
+"""End-to-end codec recipes: prepare → content → train → export → eval, one command each.
 
     recipes/synthetic/run_codec.sh [--stage N] [--stop-stage M] [--dry-run] [--set train.lr=...]
     recipes/libritts/run_codec.sh LIBRITTS_ROOT [--num-processes 8] [--dry-run] ...
     python -m recipes.codec_recipe {synthetic,libritts} ...
 
 ``synthetic`` reproduces the shipped ``models/ucodec-5hz-small`` on 2 CPU cores from nothing but the engines that
-``recipes/synthetic/install.sh`` installs. ``libritts`` trains the published-size model (``configs/codec/paper.yaml``)
-on LibriTTS for users with GPUs; ``--num-processes N`` launches the trainer through ``accelerate launch --multi_gpu``
-(also CPU DDP). Every stage is an ordinary ``ucodec`` command (printed before it runs); finished stages are skipped
-and training resumes from the newest checkpoint, so re-running after an interruption continues.
+``recipes/synthetic/install.sh`` installs. When the model config has content heads (``model.content``, on in
+``configs/codec/small.yaml``), the ``content`` stage builds the phoneme/teacher store of the training manifest
+(``ucodec content-store``) and training reads it; otherwise that stage is skipped.
+
+``libritts`` trains the published-size model (``configs/codec/paper.yaml``) on LibriTTS for users with GPUs;
+``--num-processes N`` launches the trainer through ``accelerate launch --multi_gpu`` (also CPU DDP). Every stage is
+an ordinary ``ucodec`` command (printed before it runs); finished stages are skipped and training resumes from the
+newest checkpoint, so re-running after an interruption continues.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from recipes.stages import Stage, add_stage_arguments, export_stage, latest_step, launcher_for, run_stages
 
-STAGE_NAMES = ("prepare", "train", "export", "eval")
+STAGE_NAMES = ("prepare", "content", "train", "export", "eval")
 LIBRITTS_TRAIN = ("train-clean-100", "train-clean-360", "train-other-500")
 
 
@@ -62,6 +66,8 @@ def _common(p: argparse.ArgumentParser, config: str, train_config: str, exp: str
     p.add_argument("--max-steps", type=int, default=None, help="stop training at this step (default: the config's)")
     p.add_argument("--num-processes", type=int, default=1, help="training processes via accelerate (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training override")
+    p.add_argument("--init-from", default=None, help="start a new run from this codec release or checkpoint")
+    p.add_argument("--content-workers", type=int, default=2, help="teacher processes of the content stage (2)")
     add_stage_arguments(p, STAGE_NAMES)
 
 
@@ -95,6 +101,15 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
         train += ["--resume"]  # the run's own config.yaml is used; --set may still change train.* values
     else:
         train += ["--config", args.config, "--train-config", args.train_config]
+        if args.init_from:
+            train += ["--init-from", args.init_from]
+    store = data / "content-train"
+    content_args = ["content-store", str(train_manifest), str(store), "--workers", str(args.content_workers)]
+    if _has_content_heads(exp if step else None, args.config):
+        train += ["--content", str(store)]
+        content = Stage("content", content_args, done=lambda: _store_done(store))
+    else:
+        content = Stage("content", content_args, done=lambda: True)  # no content heads: nothing to build
     if args.max_steps is not None:
         train += ["--max-steps", str(args.max_steps)]
     train += [item for s in args.set for item in ("--set", s)]
@@ -102,13 +117,38 @@ def build_stages(args: argparse.Namespace) -> list[Stage]:
     export = ["export", str(exp), str(model)] + (["--fp16"] if args.fp16 else [])
     eval_dir = args.eval_dir or args.eval_out or str(exp / "eval")
     evaluate = ["eval", "codec", "--model", str(model), "--manifest", str(test), "--out", eval_dir]
-    evaluate += ["--num-codebooks", "8,16,32"]
+    evaluate += ["--num-codebooks", "1,2,4,8,16,32", "--probe-train", str(train_manifest)]
     return [
         prepare,
+        content,
         Stage("train", train, launcher=launcher_for(args.num_processes)),
         export_stage(export, exp, model),
         Stage("eval", evaluate),
     ]
+
+
+def _has_content_heads(exp: Path | None, config: str) -> bool:
+    """Whether the run (its stored config when resuming, else ``config``) has content heads."""
+    from codec.configio import read_mapping
+
+    try:
+        data = read_mapping(str(exp / "config.yaml"))["model"] if exp is not None else read_mapping(config)
+    except (OSError, ValueError, KeyError):
+        return False
+    return int((data.get("content") or {}).get("levels", 0)) > 0
+
+
+def _store_done(store: Path) -> bool:
+    """A content store whose teacher shards are all written (a rerun of the stage would do nothing)."""
+    import json
+    import math
+
+    info = store / "content.json"
+    if not info.is_file():
+        return False
+    meta = json.loads(info.read_text(encoding="utf-8"))
+    shards = math.ceil(meta["num_utterances"] / meta["shard_size"]) if meta.get("teacher") else 0
+    return len(list((store / "teacher").glob("shard-*.safetensors"))) >= shards
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -182,11 +183,16 @@ def test_training_with_content_heads(store, corpus, tmp_path):
     with pytest.raises(ValueError, match="pass --content"):
         CodecTrainer(prepare_experiment(str(tmp_path / "x"), cfg, False), str(corpus), None, str(tmp_path / "x"), True)
     out = tmp_path / "exp"
-    trainer = CodecTrainer(prepare_experiment(str(out), cfg, False), str(corpus), None, str(out), True, str(store))
+    cfg = load_experiment_config(str(TINY), None, sets + ["train.eval_every=2", "train.eval_depths=[4]"])
+    trainer = CodecTrainer(
+        prepare_experiment(str(out), cfg, False), str(corpus), str(corpus), str(out), True, str(store)
+    )
     trainer.fit(max_steps=4, resume=False)
-    rows = list(__import__("csv").DictReader((out / "metrics.csv").open()))
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 4 and all(math.isfinite(float(r["distill"])) for r in rows)
     assert any(float(r["ctc"]) > 0 for r in rows)  # the utterances up to 1.2 s fit whole: CTC targets
+    evals = list(csv.DictReader((out / "eval.csv").open()))
+    assert len(evals) == 2 and all(float(r["mel_distance_4"]) > 0 for r in evals)
     plain = load_experiment_config(str(TINY), None, sets[len(CONTENT) :])
     with pytest.raises(ValueError, match="no content heads"):
         CodecTrainer(plain, str(corpus), None, str(tmp_path / "y"), True, str(store))

@@ -45,10 +45,14 @@ def test_dry_run_prints_every_stage_and_touches_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     lines = [line for line in out.splitlines() if line.startswith("--- stage")]
-    assert [line.split("(")[1].split(")")[0] for line in lines] == ["prepare", "train", "export", "eval"]
+    names = [line.split("(")[1].split(")")[0] for line in lines]
+    assert names == ["prepare", "content", "train", "export", "eval"]
     assert "ucodec prepare synthetic" in lines[0] and "--hours 10" in lines[0]
-    assert "--config configs/codec/small.yaml" in lines[1] and "--resume" not in lines[1]
-    assert "--num-codebooks 8,16,32" in lines[3] and "test-unseen.jsonl" in lines[3]
+    assert f"ucodec content-store {data}/train.jsonl {data}/content-train" in lines[1]
+    assert "--config configs/codec/small.yaml" in lines[2] and "--resume" not in lines[2]
+    assert f"--content {data}/content-train" in lines[2]  # small.yaml has content heads
+    assert "--num-codebooks 1,2,4,8,16,32" in lines[4] and "test-unseen.jsonl" in lines[4]
+    assert f"--probe-train {data}/train.jsonl" in lines[4]
     assert not data.exists() and not exp.exists()
 
 
@@ -67,7 +71,7 @@ def test_multi_process_training_goes_through_accelerate(tmp_path, capsys):
 
 def test_bad_stage_range_is_a_clear_error(tmp_path, capsys):
     assert codec_recipe(["synthetic", "--data", str(tmp_path), "--stage", "3", "--stop-stage", "9"]) == 2
-    assert "stages are numbered 1..4" in capsys.readouterr().err
+    assert "stages are numbered 1..5" in capsys.readouterr().err
 
 
 def test_libritts_recipe_runs_on_a_fake_tree_and_resumes(tmp_path, capsys):
@@ -84,7 +88,7 @@ def test_libritts_recipe_runs_on_a_fake_tree_and_resumes(tmp_path, capsys):
     ]
     args += ["--max-steps", "2", "--set", "train.batch_size=2", "--set", "train.crop_seconds=1.0"]
     args += ["--set", "train.eval_every=0", "--set", "train.num_workers=0", "--set", "train.warmup_steps=1"]
-    assert codec_recipe([*args, "--stop-stage", "3"]) == 0
+    assert codec_recipe([*args, "--stop-stage", "4"]) == 0
     train = read_manifest(data / "train.jsonl")
     assert {u.speaker for u in train} == {"19", "26"} and len(train) == 6
     assert all(Path(u.audio).is_file() for u in train)
@@ -92,8 +96,9 @@ def test_libritts_recipe_runs_on_a_fake_tree_and_resumes(tmp_path, capsys):
     assert (exp / ".exported").read_text().split() == ["2", str(model)]
     capsys.readouterr()
 
-    assert codec_recipe([*args, "--stage", "2", "--stop-stage", "4", "--dry-run"]) == 0
+    assert codec_recipe([*args, "--stage", "2", "--stop-stage", "5", "--dry-run"]) == 0
     out = capsys.readouterr().out
+    assert "(content): already done" in out and "--content" not in out  # tiny.yaml has no content heads
     assert "(train): " in out and "--resume" in out  # training would continue from step 2, not restart
     assert "(export): already done" in out
     assert "test-clean.jsonl" in out
@@ -144,7 +149,7 @@ def test_shell_wrappers_forward_to_the_recipe(tmp_path):
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.count("--- stage") == 4
+        assert proc.stdout.count("--- stage") == 5
 
 
 def test_prepare_filter_drops_speakers_and_durations(tmp_path, capsys):
