@@ -15,7 +15,7 @@ from codec import Codec
 from codec.cli import main
 from codec.config import ContentConfig
 from codec.content import BLANK, ctc_loss, distill_loss, error_rate, greedy_decode
-from codec.content_store import ContentStore, build_content_store, pack_windows
+from codec.content_store import ContentStore, build_content_store
 from codec.phonemes import CTC_SYMBOLS
 from tests.conftest import TINY, speechlike, tiny_config
 
@@ -119,21 +119,16 @@ def test_greedy_decode_and_error_rate():
     assert error_rate([[1, 2]], [[1, 2, 3]]) == pytest.approx(1 / 3)
 
 
-def test_pack_windows_is_frame_aligned_and_bounded():
-    hop, sr = 3200, 16000
-    lengths = [sr * 7, sr * 5 + 17, sr * 12, sr * 9, sr * 2]
-    windows = pack_windows(lengths, hop)
-    seen = []
-    for win in windows:
-        end = 0
-        for i, offset in win:
-            assert offset % hop == 0 and offset >= end
-            end = offset + lengths[i]
-            seen.append(i)
-        assert end <= 30 * sr
-    assert seen == list(range(len(lengths))) and len(windows) == 2
+def test_whisper_teacher_pools_to_the_frame_rate():
+    pytest.importorskip("faster_whisper")
+    from codec.content_store import WhisperTeacher
+
+    teacher = WhisperTeacher(3200)
+    wav = speechlike(1.3).astype(np.float32)
+    (feats,) = teacher.features([wav])
+    assert feats.shape == (7, 384) and np.isfinite(feats).all()
     with pytest.raises(ValueError, match="at most 30 s"):
-        pack_windows([31 * sr], hop)
+        teacher.features([np.zeros(31 * 16000, dtype=np.float32)])
 
 
 def test_content_store_builds_resumes_and_reads(store, corpus, tmp_path, monkeypatch):
