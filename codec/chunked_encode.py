@@ -25,7 +25,7 @@ import torch
 
 from codec.audio import audio_info, iter_audio_chunks
 from codec.model import Codec
-from codec.streaming import streaming
+from codec.nn.streaming import streaming
 
 DEFAULT_CHUNK_SECONDS = 60.0  # one pass for any normal utterance; 60 s of activations of the small codec is ~30 MB
 
@@ -123,7 +123,7 @@ class StreamingEncoder:
 
     def _mel_latent(self, wav: torch.Tensor) -> torch.Tensor:
         # Mirrors MelEncoder.forward, with the real previous samples instead of zeros as the STFT look-back; the
-        # streaming test (chunked == whole-file) guards this against drift from codec/melstft.py.
+        # streaming test (chunked == whole-file) guards this against drift from codec/nn/melstft.py.
         enc = self.codec.encoder
         ctx = enc.cfg.n_fft - enc.cfg.mel_hop
         if self._mel_tail is None:

@@ -1,9 +1,14 @@
-"""The ``ucodec`` command line: one program, many subcommands.
+"""Command-line plumbing shared by every package, and the codec's own verbs.
 
-Each subcommand lives in the module that owns its concept and exposes ``register(subparsers)``, which adds its parser
-and sets ``func`` (``args -> int`` exit code). The modules are listed here by name and imported when the parser is
-built; the ``tts``/``demo`` ones are optional so that ``codec`` keeps working (and never imports ``tts`` at import
-time) when they are absent.
+The ``ucodec`` program is assembled at the top (:mod:`ucodec.cli`): each package lists the modules that own its
+verbs (here :data:`CODEC_COMMANDS`; ``tts.cli.TTS_COMMANDS``, ...) and each such module exposes
+``register(subparsers)``, which adds its parsers and sets ``func`` (``args -> int`` exit code). Modules are named by
+string and imported when the parser is built; they import their heavy dependencies (torch, models) inside the
+handlers, so building the parser (``ucodec --help``) stays fast. Two commands are shared tables that several packages
+fill: ``eval`` and ``bench`` (:func:`subcommand_table`).
+
+``python -m codec.cli`` runs the codec's verbs alone (``train-codec``, ``tokenize``, ...); ``python -m ucodec`` runs
+them all.
 
 User mistakes and environment failures (``ValueError``, ``FileNotFoundError``, a full disk, ...) become one red line
 on stderr and exit code 2; Ctrl-C is exit code 130. Tracebacks are shown only with ``UCODEC_DEBUG=1``.
@@ -15,20 +20,25 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-COMMAND_MODULES = (
+CODEC_COMMANDS = (
     "codec.cli_codec",  # encode, decode, info
-    "codec.cli_convert",  # convert-original
-    "recipes.cli",  # prepare
-    "codec.evaluation.cli",  # eval codec|tts, bench codec
+    "codec.compat.cli",  # convert-original, export-hy, import-hy
+    "codec.evaluation.cli",  # eval codec, bench codec
     "codec.cli_train",  # train-codec, export, plot
-    "codec.store_cli",  # tokenize
-    "codec.content_cli",  # content-store, align
-    "tts.cli",  # synthesize, train-tts, bench tts
-    "tts.cli_train",  # train-tts, export-tts
-    "demo.cli",  # demo, serve
+    "codec.store.cli",  # tokenize, store-info
+    "codec.content.cli",  # content-store, align
 )
+
+DESCRIPTION = "U-Codec: 5 Hz neural speech codec and global-local TTS."
+
+# The commands whose sub-commands come from several packages: name -> (help, description).
+SHARED_TABLES = {
+    "eval": ("evaluate a codec or a TTS model on a test manifest", "Offline evaluation."),
+    "bench": ("speed benchmarks against peer models", "Speed benchmarks (CPU, offline)."),
+}
+TABLE_ATTR = "_ucodec_subcommands"
 
 # OSError covers the environment's refusals too (disk full, read-only filesystem): one line, not a traceback.
 USER_ERRORS = (ValueError, OSError)
@@ -45,47 +55,45 @@ def fail(message: str) -> int:
     return 2
 
 
-def per_layer_values(kind: type) -> Callable[[str], object]:
-    """An argparse ``type=`` for sampling options given once or per RVQ layer.
+def print_help(parser: argparse.ArgumentParser) -> int:
+    """Print ``parser``'s help and return exit code 2 (a command given without its sub-command)."""
+    parser.print_help()
+    return 2
 
-    ``"0.8"`` parses to ``0.8``; ``"0.5,0.8"`` to ``(0.5, 0.8)`` (layer 0, then every finer layer: the last value
-    repeats, as in ``tts.sampling.SamplingParams``). A malformed value is an argparse usage error, not a traceback.
+
+def subcommand_table(subparsers: argparse._SubParsersAction, name: str) -> argparse._SubParsersAction:
+    """The sub-command table of the shared command ``name`` (``eval`` or ``bench``), created on first use.
+
+    Every package adds its own entries (``eval codec`` here, ``eval tts`` in the TTS package) without knowing who
+    else does, in any order::
+
+        p = subcommand_table(subparsers, "bench").add_parser("tts", help="...")
+        p.set_defaults(func=run_bench_tts)
+
+    Args:
+        subparsers: the top-level ``ucodec`` sub-command table (what ``register`` receives).
+        name: a key of :data:`SHARED_TABLES`.
     """
-
-    def parse(text: str) -> object:
-        parts = [part.strip() for part in text.split(",")]
-        try:
-            values = tuple(kind(part) for part in parts)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a {kind.__name__} or a comma list of them (per RVQ layer), got {text!r}"
-            ) from None
-        return values[0] if len(values) == 1 else values
-
-    parse.__name__ = kind.__name__  # argparse names the type in its error messages
-    return parse
+    parser = subparsers.choices.get(name)
+    if parser is None:
+        help_line, description = SHARED_TABLES[name]
+        parser = subparsers.add_parser(name, help=help_line, description=description)
+        table = parser.add_subparsers(dest=f"{name}_command", metavar="WHAT")
+        setattr(parser, TABLE_ATTR, table)
+        parser.set_defaults(func=lambda args, p=parser: print_help(p))
+    return getattr(parser, TABLE_ATTR)
 
 
-def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
-    """``--temperature``, ``--top-k`` and ``--top-p`` of TTS decoding, shared by ``synthesize`` and ``eval tts``."""
-    each = "; a comma list gives layer 0 first, the last value repeats for the finer layers"
-    p.add_argument(
-        "--temperature",
-        type=per_layer_values(float),
-        help=f"sampling temperature (0 = greedy; default: the model's){each}",
-    )
-    p.add_argument("--top-k", type=per_layer_values(int), help=f"keep the k most likely codes (0 = off){each}")
-    p.add_argument("--top-p", type=per_layer_values(float), help=f"nucleus sampling mass (1 = off){each}")
+def build_parser(modules: Sequence[str] = CODEC_COMMANDS, prog: str = "ucodec") -> argparse.ArgumentParser:
+    """The root parser with the verbs of ``modules`` (module names, each with a ``register(subparsers)``).
 
-
-def build_parser() -> argparse.ArgumentParser:
+    A module that is missing from this installation (an optional package) is skipped.
+    """
     parser = argparse.ArgumentParser(
-        prog="ucodec",
-        description="U-Codec: 5 Hz neural speech codec and global-local TTS.",
-        epilog="Run `ucodec COMMAND --help` for the options of a command.",
+        prog=prog, description=DESCRIPTION, epilog="Run `ucodec COMMAND --help` for the options of a command."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -96,13 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ucodec`` console script. Returns the process exit code."""
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run the chosen handler; user errors become one line and exit code 2."""
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        return print_help(parser)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -112,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("UCODEC_DEBUG"):
             raise
         return fail(str(exc))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The codec's verbs alone (``python -m codec.cli train-codec ...``). Returns the process exit code."""
+    return run(build_parser(CODEC_COMMANDS), argv)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def _encode(args: argparse.Namespace) -> int:
 
     from codec.atomic import atomic_path, safetensors_save_atomic
     from codec.chunked_encode import encode_file
-    from codec.hy_tokenizer import flat_dtype, flatten_codes
+    from codec.compat.hy_tokenizer import flat_dtype, flatten_codes
 
     out = Path(args.output)
     if out.suffix not in CODE_SUFFIXES:
@@ -97,7 +97,7 @@ def read_codes(path: str | Path, num_codebooks: int, codebook_size: int):
     import numpy as np
     import torch
 
-    from codec.hy_tokenizer import unflatten_codes
+    from codec.compat.hy_tokenizer import unflatten_codes
 
     p = Path(path)
     if not p.is_file():

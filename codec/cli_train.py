@@ -61,9 +61,9 @@ def _train(args: argparse.Namespace) -> int:
 
     CPU DDP: accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-codec ...
     (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
-    from codec.experiment import undo_on_refusal
     from codec.train import CodecTrainer, prepare_experiment
     from codec.train_config import load_experiment_config
+    from codec.training.experiment import undo_on_refusal
 
     cfg = None
     if args.config:
@@ -73,8 +73,8 @@ def _train(args: argparse.Namespace) -> int:
     elif args.set and not args.resume:
         raise ValueError("--set needs --config (or --resume to override a stored run)")
     elif args.set:  # --resume --set train.max_steps=...: the stored run with new training values
-        from codec.experiment import stored_config_with_overrides
         from codec.train_config import CodecExperimentConfig
+        from codec.training.experiment import stored_config_with_overrides
 
         cfg = stored_config_with_overrides(args.out, args.set, CodecExperimentConfig)
     if args.init_from and args.resume:
@@ -83,7 +83,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = prepare_experiment(args.out, cfg, args.resume)
         trainer = CodecTrainer(cfg, args.train, args.dev, args.out, cpu=args.cpu, content_dir=args.content)
         if args.init_from:
-            from codec.content_train import init_weights_from
+            from codec.content.train import init_weights_from
 
             trainer.acc.print(init_weights_from(trainer.model, trainer.disc, args.init_from))
     step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
@@ -112,7 +112,7 @@ def _export(args: argparse.Namespace) -> int:
     model.load_state_dict(state["model"])
     out = model.save_pretrained(args.out_dir, dtype=torch.float16 if args.fp16 else None)
     if args.slim_state:  # ~30 MB instead of 159 MB for the small codec
-        from codec.experiment import write_slim_state
+        from codec.training.experiment import write_slim_state
 
         write_slim_state(state, args.slim_state, optimizers=("opt_g", "opt_d"), weights=("model", "disc"))
         print(f"slim training state -> {args.slim_state} (copy to EXP/checkpoints/step_N.pt, then --resume)")

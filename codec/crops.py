@@ -7,7 +7,7 @@ DataLoader workers. Processes (DDP ranks) take interleaved slices of the same pe
 
 Only the crop is read from disk (soundfile seeks), so memory does not grow with the corpus.
 
-With a content store (:mod:`codec.content_store`) the crops start on frame boundaries and each item also carries
+With a content store (:mod:`codec.content.store`) the crops start on frame boundaries and each item also carries
 the teacher features of its frames and, when the whole utterance fits in the crop, its phoneme ids (a CTC target
 needs the whole transcript); :func:`collate_content` batches such items.
 """

@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from codec.config import FORMAT_VERSION, CodecConfig
-from codec.content import ContentHeads
-from codec.melstft import IstftDecoder, MelEncoder
-from codec.quantizer import FactorizedRVQ
+from codec.nn.content import ContentHeads
+from codec.nn.melstft import IstftDecoder, MelEncoder
+from codec.nn.quantizer import FactorizedRVQ
+from codec.nn.seanet import SeanetDecoder, SeanetEncoder
+from codec.nn.streaming import streaming
+from codec.nn.transformer import ProjectedTransformer
 from codec.release import load_release, load_weights, resolve_release, save_release
-from codec.seanet import SeanetDecoder, SeanetEncoder
-from codec.streaming import streaming
-from codec.transformer import ProjectedTransformer
 
 ALIASES = {"default": "ucodec-5hz-small"}
 
@@ -45,7 +45,7 @@ class CodecOutput:
         codebook_loss: scalar VQ codebook loss (unweighted).
         num_layers: ``[B]`` RVQ layers used per sample (quantizer dropout).
         prefix: ``[B, D, F]`` sum of the first ``config.content.levels`` RVQ outputs when the model has content heads
-            (:mod:`codec.content`), else None.
+            (:mod:`codec.nn.content`), else None.
     """
 
     audio: torch.Tensor

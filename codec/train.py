@@ -24,10 +24,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from codec.content_train import content_losses, open_content_store, to_device
+from codec.content.train import content_losses, open_content_store, to_device
 from codec.crops import CropDataset, CropSampler, collate_content, crop_samples, load_dev_set, read_manifest_entries
-from codec.discriminators import Discriminators
-from codec.experiment import (  # noqa: F401  (re-exported: the codec CLI and tests import them from here)
+from codec.losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
+from codec.model import Codec
+from codec.nn.discriminators import Discriminators
+from codec.train_config import CodecExperimentConfig
+from codec.training.experiment import (  # noqa: F401  (re-exported: the codec CLI and tests import them from here)
     CKPT_DIR,
     StopFlag,
     append_csv,
@@ -41,9 +44,6 @@ from codec.experiment import (  # noqa: F401  (re-exported: the codec CLI and te
     prepare_experiment_dir,
     write_checkpoint,
 )
-from codec.losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
-from codec.model import Codec
-from codec.train_config import CodecExperimentConfig
 
 # Fixed CSV columns: the adversarial terms are blank before disc_start instead of changing the header mid-file.
 METRIC_FIELDS = (
@@ -343,5 +343,5 @@ class CodecTrainer:
 
 def prepare_experiment(exp_dir: str, cfg: CodecExperimentConfig | None, resume: bool) -> CodecExperimentConfig:
     """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume (see
-    :func:`codec.experiment.prepare_experiment_dir`)."""
+    :func:`codec.training.experiment.prepare_experiment_dir`)."""
     return prepare_experiment_dir(exp_dir, cfg, resume, CodecExperimentConfig)

@@ -1,14 +1,16 @@
 """``ucodec demo`` (the Gradio app) and ``ucodec serve`` (the OpenAI-compatible speech server).
 
-``codec.cli`` imports this module and calls :func:`register`; gradio, FastAPI and the models are imported inside the
-handlers so ``ucodec --help`` stays fast. Both verbs load the model first, so a missing or broken model is one
-clear error line before any port is opened.
+The ``ucodec`` program (:mod:`ucodec.cli`) imports this module and calls :func:`register`; gradio, FastAPI and the
+models are imported inside the handlers so ``ucodec --help`` stays fast. Both verbs load the model first, so a
+missing or broken model is one clear error line before any port is opened.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+
+DEMO_COMMANDS = ("demo.cli",)  # demo, serve: what the ucodec program (ucodec.cli) takes from the demo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,8 +1,8 @@
 """The demo's *Codec* tab: audio → tokens → audio with 8, 16 or 32 RVQ layers, with pictures and the codes.
 
-The codes are offered for download in the authors' flat HY layout (``codec/hy_tokenizer.py``): one 1-D frame-major
-tensor saved with ``torch.save``, the same as a file of ``ucodec export-hy``, so ``HY_Tokenizer.detokenize`` of a
-codec with the same layers reads it back.
+The codes are offered for download in the authors' flat HY layout (``codec/compat/hy_tokenizer.py``): one 1-D
+frame-major tensor saved with ``torch.save``, the same as a file of ``ucodec export-hy``, so
+``HY_Tokenizer.detokenize`` of a codec with the same layers reads it back.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from codec.atomic import torch_save_atomic
 from codec.audio import load_audio
-from codec.hy_tokenizer import flatten_codes
+from codec.compat.hy_tokenizer import flatten_codes
 from codec.model import Codec
 from demo.plots import spectrograms, token_grid
 

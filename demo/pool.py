@@ -1,7 +1,7 @@
 """A bounded pool of TTS replicas: at most ``workers`` syntheses run at once, at most ``max_queue`` more wait.
 
 Why replicas and not one shared model: the codec's streaming decoder keeps its state on the modules (see
-``codec/streaming.py``), so two streams on one model would mix their histories. Each worker owns a deep copy; the
+``codec/nn/streaming.py``), so two streams on one model would mix their histories. Each worker owns a deep copy; the
 models are small, and memory is ``workers`` copies no matter how many clients connect.
 
 Why admission is refused instead of queued without bound: every waiting request holds its text, a thread and a

@@ -132,6 +132,9 @@ def _run_filter(args: argparse.Namespace) -> int:
     return 0
 
 
+RECIPE_COMMANDS = ("recipes.cli",)  # prepare: what the ucodec program (ucodec.cli) takes from the recipes
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` command and its per-source subcommands."""
     parser = subparsers.add_parser(

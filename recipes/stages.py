@@ -17,7 +17,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codec.cli import CODEC_COMMANDS
+from tts.cli import TTS_COMMANDS
+
 ROOT = Path(__file__).resolve().parent.parent
+# The verbs a recipe runs in this process: the codec's, the TTS's and ``prepare`` (recipes.cli).
+VERB_MODULES = (*CODEC_COMMANDS, *TTS_COMMANDS, "recipes.cli")
+
+
+def run_verb(argv: Sequence[str]) -> int:
+    """Run one ``ucodec`` verb in this process (``argv`` without the program name); returns its exit code.
+
+    The same handlers and error handling as the ``ucodec`` program, with the verbs of the packages below the recipes.
+    """
+    from codec.cli import build_parser, run
+
+    return run(build_parser(VERB_MODULES), list(argv))
 
 
 @dataclass(frozen=True)
@@ -29,7 +44,7 @@ class Stage:
         command: ``ucodec`` arguments (without the program name).
         done: returns True when the stage's result already exists (then it is skipped); None: always run.
         launcher: a multi-process launcher prefix (e.g. ``["accelerate", "launch", "--num_processes", "4"]``);
-            the command then runs as ``launcher + ["-m", "codec.cli"] + command`` in a subprocess.
+            the command then runs as ``launcher + ["-m", "ucodec"] + command`` in a subprocess.
         then: further in-process ``ucodec`` commands run after ``command`` (e.g. merging manifests).
         after: called once the commands succeeded (e.g. to write a marker file).
     """
@@ -44,7 +59,7 @@ class Stage:
     def argv(self) -> list[str]:
         """The full command line as a user would type it."""
         if self.launcher:
-            return [*self.launcher, "-m", "codec.cli", *self.command]
+            return [*self.launcher, "-m", "ucodec", *self.command]
         return ["ucodec", *self.command]
 
 
@@ -65,7 +80,6 @@ def run_stages(stages: Sequence[Stage], first: int, last: int, dry_run: bool = F
         A stage range outside ``1..len(stages)`` is a user error (exit 2).
     """
     from codec.cli import fail
-    from codec.cli import main as ucodec
 
     if not 1 <= first <= last <= len(stages):
         return fail(f"--stage {first} --stop-stage {last}: stages are numbered 1..{len(stages)}")
@@ -82,9 +96,9 @@ def run_stages(stages: Sequence[Stage], first: int, last: int, dry_run: bool = F
         if stage.launcher:
             code = subprocess.call(stage.argv(), cwd=ROOT)
         else:
-            code = ucodec(list(stage.command))
+            code = run_verb(stage.command)
         for extra in stage.then:
-            code = code or ucodec(list(extra))
+            code = code or run_verb(extra)
         if code:
             print(f"stage {number} ({stage.name}) failed with exit code {code}", file=sys.stderr)
             return code
@@ -95,7 +109,7 @@ def run_stages(stages: Sequence[Stage], first: int, last: int, dry_run: bool = F
 
 def latest_step(exp: Path) -> int:
     """Step of the newest loadable checkpoint under ``exp`` (0 when there is none)."""
-    from codec.experiment import latest_good_checkpoint
+    from codec.training.experiment import latest_good_checkpoint
 
     found = latest_good_checkpoint(exp) if exp.is_dir() else None
     return int(found[1]["step"]) if found else 0

@@ -1,6 +1,6 @@
 """Builders of synthetic authors' checkpoints for the converter tests.
 
-The renaming here is written independently of ``codec/original.py`` (from the facts in
+The renaming here is written independently of ``codec/compat/convert.py`` (from the facts in
 ``shared/reference/ucodec_original/README.md``), so the tests check the converter against the format, not against
 itself.
 """

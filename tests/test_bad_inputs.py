@@ -1,6 +1,6 @@
 """The bad-input matrix: every entry point × every kind of messy input gets a correct result or one clear error.
 
-One table, :data:`CASES`: each row names an entry point (a CLI verb run in-process through ``codec.cli.main``, a
+One table, :data:`CASES`: each row names an entry point (a CLI verb run in-process through ``ucodec.cli.main``, a
 Python API call, or a demo/server handler), an input built in a fresh temporary folder, and the expected outcome —
 ``OK`` (the result is checked) or a regular expression the one-line error must match. For the CLI a refusal also
 means exit code 2, exactly one ``error: ...`` line on stderr, no traceback, and no output (or temporary) file left
@@ -444,7 +444,7 @@ class Refused(Exception):
 
 def _cli(args: list[str], tmp: Path, capsys, out: Path | None = None) -> str:
     """Run ``ucodec ARGS`` in-process. Returns stdout; raises :class:`Refused` with the error line on exit 2."""
-    from codec.cli import main
+    from ucodec.cli import main
 
     before = set(tmp.rglob("*"))
     code = main([str(a) for a in args])
@@ -730,7 +730,7 @@ def test_one_hour_file_is_encoded_in_bounded_memory(tiny_release, tmp_path):
             fh.write(block)
     out = tmp_path / "hour.safetensors"
     script = (
-        "import resource, sys; from codec.cli import main; rc = main(sys.argv[1:]); "
+        "import resource, sys; from ucodec.cli import main; rc = main(sys.argv[1:]); "
         "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

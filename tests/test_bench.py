@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from codec.cli import main
 from codec.evaluation.bench import SpeedResult, time_interleaved
 from codec.evaluation.peers import Contestant, bench_signal
 from codec.evaluation.report import section_markers, update_markdown_section
+from ucodec.cli import main
 
 TINY_YAML = Path(__file__).resolve().parent.parent / "configs" / "codec" / "tiny.yaml"
 BENCH_EXTRA = "needs the [bench] extra: pip install -e '.[bench]'"

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from codec import Codec
-from codec.quantizer import FactorizedVQ
+from codec.nn.quantizer import FactorizedVQ
 from tests.conftest import tiny_config, tiny_seanet_config
 
 HOP = 3200

@@ -12,12 +12,12 @@ import soundfile as sf
 import torch
 
 from codec import Codec
-from codec.cli import main
 from codec.config import ContentConfig
-from codec.content import BLANK, ctc_loss, distill_loss, error_rate, greedy_decode
-from codec.content_store import ContentStore, build_content_store
-from codec.phonemes import CTC_SYMBOLS
+from codec.content.phonemes import CTC_SYMBOLS
+from codec.content.store import ContentStore, build_content_store
+from codec.nn.content import BLANK, ctc_loss, distill_loss, error_rate, greedy_decode
 from tests.conftest import TINY, speechlike, tiny_config
+from ucodec.cli import main
 
 SYMBOLS = json.dumps(list(CTC_SYMBOLS), ensure_ascii=False)
 CONTENT = ["content.levels=4", f"content.symbols={SYMBOLS}", "content.teacher_dim=384", "content.ctc_channels=16"]
@@ -25,7 +25,7 @@ TEXTS = ["Hello there.", "The cat sat on the mat.", "One two three four.", "A qu
 
 
 def espeak_or_skip():
-    from codec.phonemes import espeak_backend
+    from codec.content.phonemes import espeak_backend
 
     try:
         espeak_backend("en-us")
@@ -66,7 +66,7 @@ def corpus(tmp_path):
 @pytest.fixture()
 def store(tmp_path, corpus, monkeypatch):
     espeak_or_skip()
-    monkeypatch.setattr("codec.content_store.WhisperTeacher", FakeTeacher)
+    monkeypatch.setattr("codec.content.store.WhisperTeacher", FakeTeacher)
     out = tmp_path / "content"
     build_content_store(corpus, out, shard_size=3, progress=False)
     return out
@@ -121,7 +121,7 @@ def test_greedy_decode_and_error_rate():
 
 def test_whisper_teacher_pools_to_the_frame_rate():
     pytest.importorskip("faster_whisper")
-    from codec.content_store import WhisperTeacher
+    from codec.content.store import WhisperTeacher
 
     teacher = WhisperTeacher(3200)
     wav = speechlike(1.3).astype(np.float32)
@@ -194,7 +194,7 @@ def test_training_with_content_heads(store, corpus, tmp_path):
 
 
 def test_init_from_copies_shared_weights(tiny_release, tmp_path):
-    from codec.content_train import init_weights_from
+    from codec.content.train import init_weights_from
 
     model = Codec(tiny_config(*CONTENT))
     msg = init_weights_from(model, None, tiny_release)
@@ -207,8 +207,8 @@ def test_init_from_copies_shared_weights(tiny_release, tmp_path):
 
 def test_align_gives_ordered_word_times(corpus, capsys, tmp_path):
     espeak_or_skip()
-    from codec.aligner import align_one
-    from codec.phonemes import phonemize_words
+    from codec.content.aligner import align_one
+    from codec.content.phonemes import phonemize_words
 
     torch.manual_seed(0)
     codec = Codec(tiny_config(*CONTENT)).eval()

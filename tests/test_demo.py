@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec.cli import main
-from codec.hy_tokenizer import unflatten_codes
+from codec.compat.hy_tokenizer import unflatten_codes
 from tests.conftest import ROOT, speechlike
 from tests.test_server import free_port, tiny_tts
+from ucodec.cli import main
 
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
@@ -136,7 +136,7 @@ def test_examples_work_offline():
 def test_cli_demo_serves_quickly(tts, tmp_path):
     release = tts.save_pretrained(tmp_path / "tiny-tts")
     port = free_port()
-    cmd = [sys.executable, "-m", "codec.cli", "demo", "--model", str(release), "--port", str(port), "--threads", "1"]
+    cmd = [sys.executable, "-m", "ucodec", "demo", "--model", str(release), "--port", str(port), "--threads", "1"]
     start = time.perf_counter()
     # A suite started as a background job (`pytest &`) runs with SIGINT ignored, and the child would inherit that;
     # Python then never raises KeyboardInterrupt and the demo could not be stopped by the SIGINT below.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import types
 from pathlib import Path
 
@@ -13,11 +12,13 @@ import pytest
 import torch
 
 from codec.audio import load_audio
-from codec.cli import main
-from codec.evaluation.cli import bench_subparsers, register
+from codec.cli import subcommand_table
+from codec.evaluation.cli import register
 from codec.evaluation.codec_eval import resynthesize
-from codec.evaluation.tts_eval import TtsEvalOptions, choose_prompts, evaluate_tts
 from codec.manifest import read_manifest
+from tts.evaluation.cli import register as register_tts
+from tts.evaluation.evaluate import TtsEvalOptions, choose_prompts, evaluate_tts
+from ucodec.cli import main
 
 DATA = Path(__file__).resolve().parent / "fixtures" / "eval"
 MANIFEST = DATA / "manifest.jsonl"
@@ -193,7 +194,7 @@ def test_eval_tts_with_echo_synth_scores_like_ground_truth(tmp_path):
 def test_eval_tts_cli_with_a_stand_in(tmp_path, monkeypatch, capsys):
     pytest.importorskip("speechmos", reason=EVAL_EXTRA)
     pytest.importorskip("matplotlib", reason=EVAL_EXTRA)
-    monkeypatch.setattr("codec.evaluation.cli.load_tts", lambda model: NoiseSynth())
+    monkeypatch.setattr("tts.evaluation.cli.load_tts", lambda model: NoiseSynth())
     args = eval_args(
         "tts", "stand-in", MANIFEST, tmp_path, "--limit 1 --metrics dnsmos --no-ground-truth --no-progress"
     )
@@ -214,7 +215,7 @@ def test_eval_tts_passes_decoding_options_to_the_synthesizer(tmp_path, monkeypat
             return super().synthesize(text, prompt_wav, prompt_text, seed=kwargs.get("seed"))
 
     synth = Recording()
-    monkeypatch.setattr("codec.evaluation.cli.load_tts", lambda model: synth)
+    monkeypatch.setattr("tts.evaluation.cli.load_tts", lambda model: synth)
     options = "--limit 1 --metrics none --no-ground-truth --no-progress --latency-utterances 0"
     args = eval_args("tts", "stand-in", MANIFEST, tmp_path, f"{options} --temperature 0.5,0.8 --top-k 20 --seed 3")
     assert main(args) == 0
@@ -231,16 +232,20 @@ def test_eval_tts_bad_decoding_option_is_a_usage_error(tmp_path, capsys, value):
 
 
 def test_eval_tts_refuses_reference_metrics(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("codec.evaluation.cli.load_tts", lambda model: NoiseSynth())
+    monkeypatch.setattr("tts.evaluation.cli.load_tts", lambda model: NoiseSynth())
     assert main(eval_args("tts", "stand-in", MANIFEST, tmp_path, "--metrics wer,pesq")) == 2
     assert "['pesq'] compare against a reference recording" in capsys.readouterr().err
 
 
-def test_eval_tts_without_the_tts_package_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "tts", types.ModuleType("tts"))  # a tts package without the TTS facade
-    args = eval_args("tts", "x", MANIFEST, tmp_path)
-    assert main(args) == 2
-    assert "tts.TTS" in capsys.readouterr().err
+def test_the_codec_alone_offers_eval_codec_but_not_eval_tts(capsys):
+    from codec.cli import build_parser
+
+    parser = build_parser()  # the codec's verbs alone (python -m codec.cli): eval tts belongs to the TTS package
+    args = parser.parse_args(["eval", "codec", "--model", "m", "--manifest", "x", "--out", "o"])
+    assert args.func.__name__ == "run_eval_codec"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "tts", "--model", "m", "--manifest", "x", "--out", "o"])
+    assert "invalid choice: 'tts'" in capsys.readouterr().err
 
 
 def test_eval_tts_refuses_bad_synthesizer_output(tmp_path):
@@ -258,11 +263,13 @@ def test_eval_tts_refuses_bad_synthesizer_output(tmp_path):
 def test_bench_table_is_shared_with_other_modules():
     parser = argparse.ArgumentParser(prog="ucodec")
     sub = parser.add_subparsers(dest="command")
-    early = bench_subparsers(sub)  # another module may create `bench` before ours...
+    early = subcommand_table(sub, "bench")  # another module may create `bench` before ours...
     register(sub)
-    assert bench_subparsers(sub) is early and "codec" in early.choices
-    early.add_parser("tts").set_defaults(func=lambda args: 0)  # ... or add `bench tts` after it
-    assert parser.parse_args(["bench", "tts"]).func(None) == 0
+    assert subcommand_table(sub, "bench") is early and "codec" in early.choices
+    early.add_parser("extra").set_defaults(func=lambda args: 0)  # ... or add to it after us
+    assert parser.parse_args(["bench", "extra"]).func(None) == 0
+    register_tts(sub)  # the TTS package's verbs join the same tables
+    assert parser.parse_args(["bench", "tts"]).func.__name__ == "run_bench_tts"
     assert parser.parse_args(["bench", "codec"]).func.__name__ == "run_bench_codec"
     assert parser.parse_args(["eval", "tts", "--model", "m", "--manifest", "x", "--out", "o"]).func.__name__ == (
         "run_eval_tts"

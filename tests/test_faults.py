@@ -24,13 +24,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec.cli import main
-from codec.experiment import list_checkpoints, load_checkpoint
+from codec.training.experiment import list_checkpoints, load_checkpoint
 from tests.conftest import ROOT, TINY, speechlike
 from tests.test_train_codec import FAST as CODEC_FAST
 from tests.test_train_codec import manifest  # noqa: F401 - fixture
 from tests.test_tts_train import FAST as TTS_FAST
 from tests.test_tts_train import TINY_TTS, store  # noqa: F401 - fixture
+from ucodec.cli import main
 
 # Runs `ucodec ARGS` with a torch.save that writes half of the N-th file, announces it, and hangs until killed.
 HANGING_SAVE = """
@@ -47,7 +47,7 @@ def save(obj, f, *args, **kwargs):
         Path(os.environ["HANG_MARK"]).write_text(str(f))
         time.sleep(600)
 torch.save = save
-from codec.cli import main
+from ucodec.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

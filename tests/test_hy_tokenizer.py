@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from codec import HY_Tokenizer
-from codec.hy_tokenizer import flatten_codes, unflatten_codes
+from codec.compat.hy_tokenizer import flatten_codes, unflatten_codes
 
 
 def test_golden_layout_order_and_offsets():

@@ -14,14 +14,14 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from codec import Codec, CodecConfig, cli
-from codec.original import (
+from codec.compat.config import OriginalConfigWarning, resolve_config
+from codec.compat.convert import (
     convert_original,
     convert_state_dict,
     fold_weight_norm,
     load_original_checkpoint,
     unwrap_state_dict,
 )
-from codec.original_config import OriginalConfigWarning, resolve_config
 from tests.original_helpers import (
     PAPER,
     architecture,
@@ -36,7 +36,7 @@ from tests.original_helpers import (
 )
 
 # Tests that check the assumption warnings capture them explicitly; elsewhere they are expected noise.
-pytestmark = pytest.mark.filterwarnings("ignore::codec.original_config.OriginalConfigWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::codec.compat.config.OriginalConfigWarning")
 
 WRAPPINGS = {
     "raw": lambda sd: sd,
@@ -57,12 +57,8 @@ def _one_thread():
 
 def main(argv: list[str]) -> int:
     """``ucodec`` with only the convert-original command registered, so unrelated command modules cannot break it."""
-    assert "codec.cli_convert" in cli.COMMAND_MODULES
-    saved, cli.COMMAND_MODULES = cli.COMMAND_MODULES, ("codec.cli_convert",)
-    try:
-        return cli.main(argv)
-    finally:
-        cli.COMMAND_MODULES = saved
+    assert "codec.compat.cli" in cli.CODEC_COMMANDS
+    return cli.run(cli.build_parser(("codec.compat.cli",)), argv)
 
 
 def assert_same_function(a: torch.Tensor, b: torch.Tensor) -> None:

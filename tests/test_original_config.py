@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from codec import Codec, CodecConfig, json5_lite
-from codec.original_config import OriginalConfigWarning, infer_from_shapes, resolve_config
+from codec.compat.config import OriginalConfigWarning, infer_from_shapes, resolve_config
 from tests.original_helpers import (
     ASSUMED_CONFIG,
     PAPER,

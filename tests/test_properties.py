@@ -14,9 +14,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from codec.compat.hy_tokenizer import flat_dtype, flatten_codes, unflatten_codes
 from codec.config import CodecConfig
 from codec.configio import apply_overrides, from_dict, to_dict
-from codec.hy_tokenizer import flat_dtype, flatten_codes, unflatten_codes
 from tests.conftest import TINY
 from tts.config import FrontendConfig, TTSConfig
 from tts.frontend import TextFrontend

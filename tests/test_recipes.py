@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codec.cli import main as ucodec
 from codec.manifest import read_manifest
 from recipes.codec_recipe import main as codec_recipe
+from ucodec.cli import main as ucodec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +63,8 @@ def test_multi_process_training_goes_through_accelerate(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     train = next(line for line in out.splitlines() if "(train)" in line)
-    assert "accelerate.commands.launch --multi_gpu --num_processes 4 -m codec.cli train-codec" in train
-    assert "--cpu" not in train.split("codec.cli")[0]  # accelerate's --cpu would silently run one process
+    assert "accelerate.commands.launch --multi_gpu --num_processes 4 -m ucodec train-codec" in train
+    assert "--cpu" not in train.split("-m ucodec")[0]  # accelerate's --cpu would silently run one process
     prepare = next(line for line in out.splitlines() if "(prepare)" in line)
     assert "prepare merge" in prepare and "train-other-500.jsonl" in prepare
 

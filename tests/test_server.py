@@ -231,7 +231,7 @@ def test_pcm16_is_little_endian_and_clipped():
 def test_cli_serve(tmp_path, voices_dir):
     release = tiny_tts().save_pretrained(tmp_path / "tiny-tts")
     port = free_port()
-    cmd = [sys.executable, "-m", "codec.cli", "serve", "--model", str(release), "--port", str(port)]
+    cmd = [sys.executable, "-m", "ucodec", "serve", "--model", str(release), "--port", str(port)]
     proc = subprocess.Popen(
         [*cmd, "--voices", str(voices_dir), "--max-workers", "2", "--threads", "1"],
         stdout=subprocess.PIPE,
@@ -264,7 +264,7 @@ def test_cli_serve(tmp_path, voices_dir):
 def test_cli_serve_user_errors(args, message, capsys, tmp_path):
     release = tmp_path / "tiny-tts"
     tiny_tts().save_pretrained(release)
-    from codec.cli import main
+    from ucodec.cli import main
 
     assert main(["serve", "--model", str(release), *args]) == 2
     assert message in capsys.readouterr().err

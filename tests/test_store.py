@@ -20,14 +20,14 @@ import torch
 from codec import Codec
 from codec.audio import load_audio
 from codec.chunked_encode import StreamingEncoder, encode_file
-from codec.cli import main
-from codec.hy_tokenizer import flatten_codes
+from codec.compat.hy_store import export_hy, import_hy
+from codec.compat.hy_tokenizer import flatten_codes
 from codec.manifest import Utterance, write_manifest
-from codec.store import tokenize
-from codec.store_format import INDEX_NAME, REPORT_NAME, read_info
-from codec.store_hy import export_hy, import_hy
-from codec.store_reader import DurationBucketSampler, TokenDataset, TokenStore, collate_tokens
+from codec.store.format import INDEX_NAME, REPORT_NAME, read_info
+from codec.store.reader import DurationBucketSampler, TokenDataset, TokenStore, collate_tokens
+from codec.store.writer import tokenize
 from tests.conftest import ROOT, speechlike, tiny_config, tiny_seanet_config
+from ucodec.cli import main
 
 DURATIONS = [0.3, 1.0, 1.7, 0.65, 2.4, 1.25, 0.9]  # seconds; none a multiple of the 0.2 s hop
 

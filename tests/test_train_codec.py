@@ -16,10 +16,10 @@ import soundfile as sf
 import torch
 
 from codec import Codec
-from codec.cli import main
 from codec.train import CodecTrainer, latest_good_checkpoint, list_checkpoints, load_checkpoint, prepare_experiment
 from codec.train_config import load_experiment_config
 from tests.conftest import ROOT, TINY, speechlike
+from ucodec.cli import main
 
 FAST = [
     "train.batch_size=2",

@@ -1,5 +1,5 @@
-"""The text-to-frame alignment probe (``tts/alignment.py``, ``ucodec eval tts-align``): exact scores on hand-built
-attention maps, the hooks on a tiny model, and the command once end to end."""
+"""The text-to-frame alignment probe (``tts/evaluation/alignment.py``, ``ucodec eval tts-align``): exact scores on
+hand-built attention maps, the hooks on a tiny model, and the command once end to end."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from codec import Codec
-from codec.cli import main
 from tts import TTS
-from tts.alignment import probe, score_attention, text_attention
 from tts.config import TTSConfig
+from tts.evaluation.alignment import probe, score_attention, text_attention
 from tts.transformer import Attention
+from ucodec.cli import main
 
 MANIFEST = Path(__file__).resolve().parent / "fixtures" / "eval" / "manifest.jsonl"
 

@@ -171,7 +171,7 @@ def test_bundled_espeak_is_used_when_the_system_has_none(monkeypatch):
     import espeakng_loader
     from phonemizer.backend.espeak import wrapper
 
-    import codec.phonemes as frontend
+    import codec.content.phonemes as frontend
 
     monkeypatch.setattr(frontend, "_BACKENDS", {})
     monkeypatch.setattr(wrapper, "_find_library", lambda name: None)  # as on a machine without the package

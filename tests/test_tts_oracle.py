@@ -1,5 +1,5 @@
-"""The teacher-forced layer sweep (``tts/oracle.py``, ``ucodec eval tts-oracle``): forced layers are copied and
-condition the sampled ones, the sweep scores what it says it scores, and the command runs end to end."""
+"""The teacher-forced layer sweep (``tts/evaluation/oracle.py``, ``ucodec eval tts-oracle``): forced layers are copied
+and condition the sampled ones, the sweep scores what it says it scores, and the command runs end to end."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 
 from codec import Codec
 from codec.audio import load_audio
-from codec.cli import main
 from codec.manifest import read_manifest
 from tts import TTS
 from tts.config import TTSConfig
-from tts.oracle import OracleRow, forced_generate, parse_layers, report, sweep
+from tts.evaluation.oracle import OracleRow, forced_generate, parse_layers, report, sweep
 from tts.sampling import SamplingParams
+from ucodec.cli import main
 
 MANIFEST = Path(__file__).resolve().parent / "fixtures" / "eval" / "manifest.jsonl"
 

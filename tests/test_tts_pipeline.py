@@ -12,11 +12,11 @@ import torch
 from torch.testing import assert_close
 
 from codec import Codec
-from codec.cli import main
 from tests.conftest import speechlike, tiny_config
 from tts import TTS
 from tts.config import TTSConfig
 from tts.crossfade import CrossFader, crossfade_join
+from ucodec.cli import main
 
 TEXT = "Hello there. This is 2 tests! Bye."
 

@@ -16,9 +16,9 @@ import soundfile as sf
 import torch
 
 from codec import Codec
-from codec.experiment import list_checkpoints, load_checkpoint
-from codec.store import tokenize
-from codec.store_reader import TokenStore
+from codec.store.reader import TokenStore
+from codec.store.writer import tokenize
+from codec.training.experiment import list_checkpoints, load_checkpoint
 from tests.conftest import ROOT, speechlike, tiny_config
 from tts import TTS
 from tts.batch import collate
@@ -167,7 +167,7 @@ def test_dev_loss_and_samples_are_recorded(straight):
 
 
 def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
-    from codec.cli import main
+    from ucodec.cli import main
 
     assert main(["export-tts", str(straight.exp), str(tmp_path / "rel")]) == 0
     assert "exported step 4" in capsys.readouterr().out
@@ -181,7 +181,7 @@ def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
 
 def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_release, tmp_path, capsys):
     """The state committed between sessions: fp16 weights, no AdamW moments, ``--resume`` continues from it."""
-    from codec.cli import main
+    from ucodec.cli import main
 
     slim = tmp_path / "slim.pt"
     assert main(["export-tts", str(straight.exp), str(tmp_path / "rel"), "--slim-state", str(slim)]) == 0
@@ -212,7 +212,7 @@ def test_first_row_after_a_resume_between_two_rows_is_a_mean_of_its_own_steps(st
 def test_resume_takes_the_new_peak_rate_of_set_train_lr(straight, store, tmp_path, slim):
     """``--resume --set train.lr=...`` must change the rate from the first resumed step on (the stored scheduler
     state used to bring the old peak back); a slim state (fresh optimizer) must not restart at step 0's rate."""
-    from codec.experiment import lr_lambda, stored_config_with_overrides, write_slim_state
+    from codec.training.experiment import lr_lambda, stored_config_with_overrides, write_slim_state
     from tts.train_config import TTSExperimentConfig
 
     exp = tmp_path / "exp"
@@ -240,7 +240,7 @@ def test_store_of_another_codec_is_refused(store, tmp_path):
 def test_a_refused_start_leaves_the_experiment_directory_as_it_was(store, tmp_path, capsys):
     """A store of another codec is refused before any step: no new config.yaml (or directory) is left behind, and
     what was in an existing directory stays."""
-    from codec.cli import main
+    from ucodec.cli import main
 
     torch.manual_seed(7)
     other = Codec(tiny_config()).save_pretrained(tmp_path / "other_codec")
@@ -258,7 +258,7 @@ def test_a_refused_start_leaves_the_experiment_directory_as_it_was(store, tmp_pa
 
 def test_init_from_a_release_of_another_codec_warm_starts(straight, store, tmp_path, capsys):
     """``--init-from REL --codec NEW``: the release's weights and frontend carry over, the run trains on NEW's codes."""
-    from codec.cli import main
+    from ucodec.cli import main
 
     assert main(["export-tts", str(straight.exp), str(tmp_path / "rel")]) == 0
     torch.manual_seed(7)
@@ -283,7 +283,7 @@ def test_two_process_cpu_ddp_keeps_ranks_identical(store, tiny_release, tmp_path
     sets = sum((["--set", s] for s in FAST), [])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "UCODEC_DDP_DUMP": str(tmp_path / "ranks")}
     cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-           "no", "--dynamo_backend", "no", "-m", "codec.cli", "train-tts", "--config", TINY_TTS, "--codec",
+           "no", "--dynamo_backend", "no", "-m", "ucodec", "train-tts", "--config", TINY_TTS, "--codec",
            str(tiny_release), "--store", str(store), "--out", str(tmp_path / "exp"), "--max-steps", "2", "--cpu",
            *sets]  # fmt: skip
     result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -296,8 +296,8 @@ def test_two_process_cpu_ddp_keeps_ranks_identical(store, tiny_release, tmp_path
 
 
 def test_finetune_recipe_runs_end_to_end(straight, tmp_path, capsys):
-    from codec.cli import main
     from recipes.finetune.run import main as finetune
+    from ucodec.cli import main
 
     assert main(["export-tts", str(straight.exp), str(tmp_path / "base")]) == 0
     write_folder(tmp_path / "voice", {"me": [0, 1, 2]})  # a flat folder: voice/me/{0,1,2}.wav + .txt

@@ -1,8 +1,9 @@
-"""``ucodec synthesize`` and ``ucodec bench tts``.
+"""``ucodec synthesize``, the TTS package's verb list, and the sampling options of TTS decoding.
 
-``codec.cli`` imports this module and calls :func:`register`. Heavy imports (torch, the model) happen inside the
-handlers so ``ucodec --help`` stays fast. ``bench tts`` joins the ``bench`` command of the evaluation toolkit
-through its ``bench_subparsers`` hook; without that module it is offered as ``bench-tts``.
+:data:`TTS_COMMANDS` names the modules that register the TTS verbs (``synthesize`` here, ``train-tts`` and
+``export-tts`` in :mod:`tts.cli_train`, ``eval tts*`` and ``bench tts`` in :mod:`tts.evaluation.cli`); the ``ucodec``
+program (:mod:`ucodec.cli`) joins them with the other packages'. Heavy imports (torch, the model) happen inside the
+handlers so ``ucodec --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,13 +11,51 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from codec.cli import add_sampling_arguments
+TTS_COMMANDS = (
+    "tts.cli",  # synthesize
+    "tts.cli_train",  # train-tts, export-tts
+    "tts.evaluation.cli",  # eval tts, eval tts-align, eval tts-oracle, bench tts
+)
+
+
+def per_layer_values(kind: type) -> Callable[[str], object]:
+    """An argparse ``type=`` for sampling options given once or per RVQ layer.
+
+    ``"0.8"`` parses to ``0.8``; ``"0.5,0.8"`` to ``(0.5, 0.8)`` (layer 0, then every finer layer: the last value
+    repeats, as in ``tts.sampling.SamplingParams``). A malformed value is an argparse usage error, not a traceback.
+    """
+
+    def parse(text: str) -> object:
+        parts = [part.strip() for part in text.split(",")]
+        try:
+            values = tuple(kind(part) for part in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind.__name__} or a comma list of them (per RVQ layer), got {text!r}"
+            ) from None
+        return values[0] if len(values) == 1 else values
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error messages
+    return parse
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """``--temperature``, ``--top-k`` and ``--top-p`` of TTS decoding, shared by ``synthesize`` and ``eval tts``."""
+    each = "; a comma list gives layer 0 first, the last value repeats for the finer layers"
+    p.add_argument(
+        "--temperature",
+        type=per_layer_values(float),
+        help=f"sampling temperature (0 = greedy; default: the model's){each}",
+    )
+    p.add_argument("--top-k", type=per_layer_values(int), help=f"keep the k most likely codes (0 = off){each}")
+    p.add_argument("--top-p", type=per_layer_values(float), help=f"nucleus sampling mass (1 = off){each}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``synthesize`` and ``bench tts`` to the ``ucodec`` parser."""
+    """Add ``synthesize`` to the ``ucodec`` parser."""
     p = subparsers.add_parser(
         "synthesize",
         help="text to speech (optionally in the voice of a prompt wav)",
@@ -37,49 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the generation steps (slow first call)")
     p.set_defaults(func=run_synthesize)
-
-    try:
-        from codec.evaluation.cli import bench_subparsers
-    except ImportError:  # the evaluation toolkit is not installed: offer the benchmark on its own
-        bench = subparsers.add_parser("bench-tts", help="TTS generation speed: 5 Hz global-local vs 50 Hz vs flat AR")
-    else:
-        bench = bench_subparsers(subparsers).add_parser(
-            "tts", help="TTS generation speed: 5 Hz global-local vs 50 Hz global-local vs flat AR"
-        )
-    bench.description = "Generation speed of the three LM layouts (same code, same widths, random weights)."
-    add_bench_arguments(bench)
-    bench.set_defaults(func=run_bench_tts, command_parser=bench)
-
-
-DEFAULT_BENCH_CONFIG = "configs/tts/small.yaml"
-DEFAULT_BENCH_CODEC = "configs/codec/small.yaml"
-
-
-def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``ucodec bench tts`` (defaults reproduce docs/benchmarks.md)."""
-    p.add_argument("--config", default=DEFAULT_BENCH_CONFIG, help=f"base TTS config (default {DEFAULT_BENCH_CONFIG})")
-    p.add_argument(
-        "--codec",
-        default=DEFAULT_BENCH_CODEC,
-        help="codec config .yaml (random weights) or release for "
-        f"the streaming-decode cost, or 'none' (default {DEFAULT_BENCH_CODEC})",
-    )
-    p.add_argument("--layouts", default="a,b,c", help="which of a (5 Hz x 32), b (50 Hz x 3), c (flat) (default all)")
-    p.add_argument("--batches", default="1,4", help="batch sizes (default 1,4)")
-    p.add_argument("--seconds", type=float, default=10.0, help="audio generated per sequence (default 10)")
-    p.add_argument("--text-symbols", type=int, default=150, help="text prefix length (default 150)")
-    p.add_argument("--prompt-seconds", type=float, default=3.0, help="voice prompt in the prefix (default 3)")
-    p.add_argument("--repeats", type=int, default=3, help="timed interleaved rounds; the median is reported (3)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
-    p.add_argument(
-        "--backbone",
-        action="store_true",
-        help="also time a global decode step of our Transformer vs transformers' LlamaModel",
-    )
-    p.add_argument("--doc", default="docs/benchmarks.md", help="markdown file to update, '-' for none")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def read_text(args: argparse.Namespace) -> str:
@@ -139,10 +135,3 @@ def run_synthesize(args: argparse.Namespace) -> int:
     latency = f", first chunk after {first * 1e3:.0f} ms" if args.stream and first is not None else ""
     print(f"wrote {args.output} ({seconds:.2f} s of audio in {elapsed:.2f} s, RTF {rtf:.2f}{latency})")
     return 0
-
-
-def run_bench_tts(args: argparse.Namespace) -> int:
-    """Handler of ``ucodec bench tts``."""
-    from tts.bench_report import run_bench
-
-    return run_bench(args)

@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
                  ucodec train-tts --init-from RELEASE --codec NEW_CODEC --store T --out EXP
     CPU DDP:     accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...
     (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
-    from codec.experiment import undo_on_refusal
+    from codec.training.experiment import undo_on_refusal
     from tts.train import TTSTrainer, prepare_tts_experiment
     from tts.train_config import DEFAULT_TRAIN_CONFIG, load_tts_experiment
 
@@ -81,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
     elif not args.resume:
         raise ValueError("give --config (a new model) or --init-from (fine-tuning), or --resume a stored run")
     elif overrides:
-        from codec.experiment import stored_config_with_overrides
+        from codec.training.experiment import stored_config_with_overrides
         from tts.train_config import TTSExperimentConfig
 
         cfg = stored_config_with_overrides(args.out, overrides, TTSExperimentConfig)
@@ -121,10 +121,10 @@ def export_experiment(
     import torch
 
     from codec.configio import from_dict, read_mapping
-    from codec.experiment import load_checkpoint, select_checkpoint
     from codec.model import ALIASES as CODEC_ALIASES
     from codec.model import Codec
     from codec.release import resolve_release
+    from codec.training.experiment import load_checkpoint, select_checkpoint
     from tts.frontend import TextFrontend
     from tts.model import TTSModel
     from tts.pipeline import TTS
@@ -145,7 +145,7 @@ def export_experiment(
     tts = TTS(model, frontend, codec, codec_dir=resolve_release(cfg.train.codec, CODEC_ALIASES))
     out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
     if slim_state is not None:
-        from codec.experiment import write_slim_state
+        from codec.training.experiment import write_slim_state
 
         write_slim_state(state, slim_state, optimizers=("opt",), weights=("model",))
     return ExportResult(out, int(state["step"]), model.num_parameters()["total"])

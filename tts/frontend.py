@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from codec.atomic import write_bytes_atomic, write_json_atomic
-from codec.phonemes import IPA, espeak_backend  # noqa: F401  (espeak_backend: re-exported)
+from codec.content.phonemes import IPA, espeak_backend  # noqa: F401  (espeak_backend: re-exported)
 from tts.config import FrontendConfig
 from tts.normalize import normalize_text, split_sentences
 

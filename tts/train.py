@@ -2,7 +2,7 @@
 
 One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...`` runs
 CPU DDP (``Accelerator(cpu=True)`` when there is no GPU), and GPUs with ``train.mixed_precision=bf16`` use the
-same code. The experiment directory (:mod:`codec.experiment`) holds::
+same code. The experiment directory (:mod:`codec.training.experiment`) holds::
 
     EXP/config.yaml          model + train config
     EXP/frontend.json        the text symbol table the run uses (+ sentencepiece.model); export copies it
@@ -11,7 +11,7 @@ same code. The experiment directory (:mod:`codec.experiment`) holds::
     EXP/metrics.csv, EXP/eval.csv     training and dev metrics (fixed columns)
     EXP/samples/step_XXXXXXX/         dev sentences synthesized at each evaluation
 
-A store made by another codec than ``train.codec`` is refused (:class:`codec.store_reader.TokenStore`), and so is
+A store made by another codec than ``train.codec`` is refused (:class:`codec.store.reader.TokenStore`), and so is
 a resume whose codec differs from the checkpoint's. ``ucodec export-tts`` turns a checkpoint into a release.
 """
 
@@ -27,7 +27,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from codec.experiment import (
+from codec.model import Codec
+from codec.store.reader import TokenStore
+from codec.training.experiment import (
     StopFlag,
     append_csv,
     ignore_stop_signals,
@@ -37,8 +39,6 @@ from codec.experiment import (
     prepare_experiment_dir,
     write_checkpoint,
 )
-from codec.model import Codec
-from codec.store_reader import TokenStore
 from tts.batch import collate
 from tts.config import IGNORE_INDEX
 from tts.frontend import FRONTEND_FILE, TextFrontend

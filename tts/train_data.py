@@ -23,8 +23,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from codec.atomic import write_json_atomic
-from codec.store_format import IndexEntry
-from codec.store_reader import DurationBucketSampler, TokenStore
+from codec.store.format import IndexEntry
+from codec.store.reader import DurationBucketSampler, TokenStore
 from tts.batch import TTSItem
 from tts.frontend import TextFrontend
 from tts.train_config import PromptConfig
@@ -167,7 +167,7 @@ class TTSTrainData(Dataset):
 class StepBatchSampler(Sampler[list[ItemKey]]):
     """Infinite, position-addressed batches of ``(index, seed)`` for one process, under a token budget.
 
-    Each epoch is packed by :class:`codec.store_reader.DurationBucketSampler` (seed ``seed + epoch``: similar
+    Each epoch is packed by :class:`codec.store.reader.DurationBucketSampler` (seed ``seed + epoch``: similar
     lengths together, ``B * longest <= max_tokens``). Rank ``r`` of ``W`` takes batches ``r, r + W, ...`` of it; the
     last ``len % W`` batches are left out so that every rank makes the same number of steps.
 

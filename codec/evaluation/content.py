@@ -1,6 +1,6 @@
 """How much of the words the first RVQ levels carry, independent of the decoder (``eval codec --probe-train``).
 
-Two phoneme error rates (PER, espeak-ng phonemes without stress, :mod:`codec.phonemes`):
+Two phoneme error rates (PER, espeak-ng phonemes without stress, :mod:`codec.content.phonemes`):
 
 - **head PER**: the codec's own CTC head (when it has one) read greedily from its first ``content.levels`` levels;
 - **probe PER** (fixed protocol, so any two codecs compare): a fresh small CTC probe (the same shape as the content
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from codec.config import ContentConfig
-from codec.content import CtcHead, ctc_loss, error_rate, greedy_decode
+from codec.nn.content import CtcHead, ctc_loss, error_rate, greedy_decode
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def extract(codec, utts, levels: tuple[int, ...], language: str = "en-us", progr
     from tqdm import tqdm
 
     from codec.audio import load_audio
-    from codec.phonemes import phoneme_ids
+    from codec.content.phonemes import phoneme_ids
 
     ids = phoneme_ids([u.text or "" for u in utts], language)
     prefix: dict[int, list[torch.Tensor]] = {k: [] for k in levels}
@@ -116,7 +116,7 @@ def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE
     Raises:
         ValueError: espeak-ng is missing, or no test/train utterance has a phoneme.
     """
-    from codec.phonemes import CTC_SYMBOLS
+    from codec.content.phonemes import CTC_SYMBOLS
 
     q = codec.num_codebooks
     levels = tuple(sorted({min(k, q) for k in protocol.levels}))

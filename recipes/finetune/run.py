@@ -75,8 +75,8 @@ def check_amount(manifest: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run the stages; returns the exit code of the first failing ``ucodec`` command (0 on success)."""
     from codec.cli import fail
-    from codec.cli import main as ucodec
     from codec.release import resolve_release
+    from recipes.stages import run_verb as ucodec
     from tts.pipeline import ALIASES, CODEC_DIR
 
     args = build_parser().parse_args(argv)

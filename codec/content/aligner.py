@@ -1,0 +1,112 @@
+"""Word and phoneme times from the codec's content CTC head (``ucodec align MANIFEST OUT``).
+
+A codec trained with a phoneme CTC head (:mod:`codec.nn.content`) reads phonemes from its first ``levels`` RVQ levels
+at ``ctc_upsample`` sub-frames per frame (25 ms at 5 Hz x 8). ``torchaudio.functional.forced_align`` finds the
+best path of the transcript's phonemes (espeak-ng, :mod:`codec.content.phonemes`) through those posteriors; a word spans
+from its first phoneme's start to its last phoneme's end. Output: one JSON line per utterance,
+``{"id", "words": [{"word", "start", "end"}], "phones": [{"symbol", "start", "end"}]}`` with times in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Times of one utterance (seconds)."""
+
+    id: str
+    words: list[dict]  # {"word", "start", "end"}
+    phones: list[dict]  # {"symbol", "start", "end"}
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "words": self.words, "phones": self.phones}, ensure_ascii=False)
+
+
+def align_one(codec, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_id: str = "") -> Alignment:
+    """Align one utterance.
+
+    Args:
+        codec: a :class:`~codec.model.Codec` with a CTC head.
+        wav: ``[1, T]`` audio at the codec's rate.
+        words: ``[(word, [phoneme ids]), ...]`` from :func:`codec.content.phonemes.phonemize_words`.
+
+    Raises:
+        ValueError: no phoneme in the transcript, or more phonemes than the audio has sub-frames.
+    """
+    import torchaudio.functional as AF
+
+    cfg = codec.config.content
+    targets = [i for _, ids in words for i in ids]
+    if not targets:
+        raise ValueError(f"{utt_id or 'utterance'}: the transcript has no phoneme to align")
+    codes = codec.encode(wav[None], num_codebooks=cfg.levels)
+    log_probs = codec.phoneme_log_probs(codes).float()  # [1, T', V+1]
+    step = codec.hop_length / cfg.ctc_upsample / codec.sample_rate  # seconds per sub-frame
+    usable = min(log_probs.shape[1], max(1, round(wav.shape[-1] / codec.sample_rate / step)))
+    log_probs = log_probs[:, :usable]
+    if len(targets) > usable:
+        raise ValueError(
+            f"{utt_id or 'utterance'}: {len(targets)} phonemes in {wav.shape[-1] / codec.sample_rate:.2f} s is more "
+            f"than the head's {usable} sub-frames"
+        )
+    try:
+        path, scores = AF.forced_align(log_probs, torch.tensor([targets], dtype=torch.int32), blank=0)
+    except RuntimeError as exc:  # e.g. too many repeats for the sub-frames
+        raise ValueError(f"{utt_id or 'utterance'}: cannot align ({exc})") from None
+    spans = AF.merge_tokens(path[0], scores[0].exp())
+    symbols = cfg.symbols
+    phones = [
+        {"symbol": symbols[s.token - 1], "start": round(s.start * step, 3), "end": round(s.end * step, 3)}
+        for s in spans
+    ]
+    out_words, k = [], 0
+    for word, ids in words:
+        if not ids:
+            continue
+        first, last = phones[k], phones[k + len(ids) - 1]
+        out_words.append({"word": word, "start": first["start"], "end": last["end"]})
+        k += len(ids)
+    return Alignment(utt_id, out_words, phones)
+
+
+def align_manifest(
+    codec, manifest: str | os.PathLike, out: str | os.PathLike, language: str = "en-us", progress: bool = True
+) -> tuple[int, list[str]]:
+    """Align every utterance of a manifest into a JSONL file (written atomically at the end).
+
+    Returns:
+        ``(aligned, failures)``: the number of lines written and one message per utterance that could not be
+        aligned (an empty transcript, speech too fast for the head, unreadable audio).
+
+    Raises:
+        FileNotFoundError / ValueError: no manifest, an empty one, no CTC head, or no espeak-ng.
+    """
+    from tqdm import tqdm
+
+    from codec.atomic import write_text_atomic
+    from codec.audio import load_audio
+    from codec.content.phonemes import phonemize_words
+    from codec.manifest import read_manifest
+
+    heads = getattr(codec, "content", None)
+    if heads is None or heads.ctc is None:
+        raise ValueError("this codec has no phoneme CTC head; align needs a codec trained with model.content.symbols")
+    utts = read_manifest(manifest)
+    if not utts:
+        raise ValueError(f"{manifest}: the manifest has no utterances")
+    words = phonemize_words([u.text or "" for u in utts], language)
+    lines, failures = [], []
+    for utt, ws in tqdm(list(zip(utts, words, strict=True)), desc="align", unit="utt", disable=not progress):
+        try:
+            wav = load_audio(utt.audio, codec.sample_rate)
+            lines.append(align_one(codec, wav, ws, utt.id).to_json() + "\n")
+        except (ValueError, OSError) as exc:
+            failures.append(f"{utt.id}: {exc}")
+    write_text_atomic(out, "".join(lines))
+    return len(lines), failures

@@ -1,0 +1,78 @@
+"""``ucodec content-store | align``: the labels of the codec's content heads, and word times from its CTC head."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+SHOW_FAILURES = 5
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "content-store",
+        help="phonemes and Whisper teacher features of a manifest, for content-supervised codec training",
+        description=_store.__doc__,
+    )
+    p.add_argument("manifest", help="JSONL manifest (id, audio, text, ...)")
+    p.add_argument("out", help="store directory (an unfinished store there is resumed)")
+    p.add_argument("--no-teacher", action="store_true", help="phonemes only (no Whisper features; no [eval] extra)")
+    p.add_argument("--workers", type=int, default=1, help="teacher processes, one core each (default 1)")
+    p.add_argument("--shard-size", type=int, default=256, help="utterances per teacher shard (default 256)")
+    p.add_argument("--frame-rate", type=float, default=5.0, help="codec frames per second (default 5)")
+    p.add_argument("--language", default="en-us", help="espeak-ng voice for the phonemes (default en-us)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_store)
+
+    p = sub.add_parser(
+        "align",
+        help="word and phoneme times of transcribed speech from the codec's CTC head (JSONL)",
+        description=_align.__doc__,
+    )
+    p.add_argument("manifest", help="JSONL manifest with transcripts")
+    p.add_argument("out", help="output JSONL: one line per utterance with words[] and phones[] (start/end in s)")
+    p.add_argument("--model", default="default", help="codec release directory or shipped name (default: default)")
+    p.add_argument("--language", default="en-us", help="espeak-ng voice for the phonemes (default en-us)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_align)
+
+
+def _store(args: argparse.Namespace) -> int:
+    """Compute once what content supervision needs: phoneme ids of every transcript (espeak-ng) and, unless
+    --no-teacher, the Whisper tiny.en encoder's features average-pooled to the codec's frame rate. Run the same
+    command again to resume an interrupted build."""
+    from codec.content.store import build_content_store
+
+    if args.frame_rate <= 0 or 16000 % args.frame_rate:
+        raise ValueError(f"--frame-rate must divide 16000 samples a second, got {args.frame_rate}")
+    info = build_content_store(
+        args.manifest,
+        args.out,
+        teacher=not args.no_teacher,
+        shard_size=args.shard_size,
+        workers=args.workers,
+        hop_length=int(16000 / args.frame_rate),
+        language=args.language,
+        progress=not args.no_progress,
+    )
+    what = f"teacher {info.teacher} ({info.teacher_dim}-d)" if info.teacher else "no teacher"
+    print(f"content store {args.out}: {info.num_utterances} utterances, phonemes, {what}")
+    return 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    """Forced-align each transcript's phonemes to the posteriors of the codec's phoneme CTC head (needs a codec
+    trained with content supervision). Utterances that cannot be aligned are listed and skipped."""
+    from codec.content.aligner import align_manifest
+    from codec.model import Codec
+
+    codec = Codec.from_pretrained(args.model)
+    done, failures = align_manifest(codec, args.manifest, args.out, args.language, progress=not args.no_progress)
+    for line in failures[:SHOW_FAILURES]:
+        print(f"  skipped {line}", file=sys.stderr)
+    if len(failures) > SHOW_FAILURES:
+        print(f"  ... {len(failures) - SHOW_FAILURES} more", file=sys.stderr)
+    print(f"aligned {done} utterances -> {args.out}" + (f" ({len(failures)} skipped)" if failures else ""))
+    if not done:
+        raise ValueError(f"no utterance could be aligned ({len(failures)} skipped)")
+    return 0

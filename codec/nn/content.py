@@ -1,0 +1,113 @@
+"""Content heads on the first RVQ levels: a phoneme CTC head and a teacher-distillation projection.
+
+Both read ``prefix [B, D, F]``, the sum of the first ``ContentConfig.levels`` quantizer outputs (straight-through,
+so their gradients reach the encoder and those levels' projections). They exist to put the words into few levels:
+a language model on the codes then needs to predict only those levels right to be intelligible.
+
+- CTC head: a linear map turns each 5 Hz frame into ``ctc_upsample`` sub-frames (40 Hz by default, enough for
+  English's 12-15 phones a second), two small non-causal convolutions, then phoneme logits with blank = 0. Its
+  posteriors also give forced alignments (:mod:`codec.content.aligner`).
+- Distillation: a linear projection onto teacher features pooled to the frame rate (e.g. the Whisper tiny.en
+  encoder, 384-d), trained with cosine distance on the frames inside the utterance.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codec.config import ContentConfig
+from codec.evaluation.wer import edit_distance
+
+BLANK = 0
+
+
+class CtcHead(nn.Module):
+    """``[B, D, F]`` frames → ``[B, F * U, V + 1]`` log-probabilities (blank 0, then the ``V`` symbols)."""
+
+    def __init__(self, dim: int, cfg: ContentConfig) -> None:
+        super().__init__()
+        c, self.upsample = cfg.ctc_channels, cfg.ctc_upsample
+        self.expand = nn.Linear(dim, c * self.upsample)
+        pad = cfg.ctc_kernel // 2
+        self.conv1 = nn.Conv1d(c, c, cfg.ctc_kernel, padding=pad)
+        self.conv2 = nn.Conv1d(c, c, cfg.ctc_kernel, padding=pad)
+        self.norm = nn.LayerNorm(c)
+        self.out = nn.Linear(c, len(cfg.symbols) + 1)
+
+    def forward(self, prefix: torch.Tensor) -> torch.Tensor:
+        b, _, f = prefix.shape
+        x = self.expand(prefix.transpose(1, 2)).reshape(b, f * self.upsample, -1).transpose(1, 2)  # [B, C, F*U]
+        x = x + self.conv2(F.gelu(self.conv1(F.gelu(x))))
+        return self.out(self.norm(x.transpose(1, 2))).log_softmax(-1)
+
+
+class ContentHeads(nn.Module):
+    """The heads a :class:`ContentConfig` asks for (``ctc`` and/or ``distill``; either may be None)."""
+
+    def __init__(self, dim: int, cfg: ContentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.ctc = CtcHead(dim, cfg) if cfg.symbols else None
+        self.distill = nn.Linear(dim, cfg.teacher_dim) if cfg.teacher_dim else None
+
+
+def ctc_loss(log_probs: torch.Tensor, targets: list[torch.Tensor], frames: torch.Tensor, upsample: int) -> torch.Tensor:
+    """Mean CTC loss per target symbol over the items that have a target.
+
+    Args:
+        log_probs: ``[B, F * U, V + 1]`` from :class:`CtcHead`.
+        targets: per item a ``[L]`` long tensor of symbol ids (1..V), or an empty tensor for "no transcript here".
+        frames: ``[B]`` valid codec frames per item (the rest is padding).
+        upsample: sub-frames per frame (``U``).
+
+    Returns:
+        A scalar; zero (with a graph) when no item has a target.
+    """
+    keep = [i for i, t in enumerate(targets) if t.numel() > 0]
+    if not keep:
+        return log_probs.sum() * 0.0
+    lp = log_probs[keep].transpose(0, 1)  # [T, B', V+1]
+    tgt = torch.cat([targets[i] for i in keep]).to(log_probs.device)
+    lengths = torch.tensor([targets[i].numel() for i in keep], device=log_probs.device)
+    inputs = (frames[keep] * upsample).to(log_probs.device)
+    loss = F.ctc_loss(lp.float(), tgt, inputs, lengths, blank=BLANK, reduction="sum", zero_infinity=True)
+    return loss / lengths.sum().clamp_min(1)
+
+
+def distill_loss(pred: torch.Tensor, teacher: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance ``1 - cos`` over valid frames.
+
+    Args:
+        pred: ``[B, F, Dt]`` projected prefix.
+        teacher: ``[B, F, Dt]`` teacher features at the frame rate.
+        frames: ``[B]`` valid frames per item (0 = no teacher for that item).
+    """
+    mask = torch.arange(pred.shape[1], device=pred.device)[None] < frames.to(pred.device)[:, None]  # [B, F]
+    if not mask.any():
+        return pred.sum() * 0.0
+    cos = F.cosine_similarity(pred.float(), teacher.float().to(pred.device), dim=-1)
+    return ((1 - cos) * mask).sum() / mask.sum()
+
+
+def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = None) -> list[list[int]]:
+    """Best-path CTC decoding: ``[B, T, V + 1]`` → per item the symbol ids (repeats merged, blanks dropped)."""
+    best = log_probs.argmax(-1).cpu()
+    out = []
+    for i, row in enumerate(best.tolist()):
+        if lengths is not None:
+            row = row[: int(lengths[i])]
+        ids, prev = [], BLANK
+        for s in row:
+            if s != prev and s != BLANK:
+                ids.append(s)
+            prev = s
+        out.append(ids)
+    return out
+
+
+def error_rate(hyps: list[list[int]], refs: list[list[int]]) -> float:
+    """Corpus-level token error rate (e.g. PER): total edits / total reference tokens."""
+    edits = sum(edit_distance(r, h) for h, r in zip(hyps, refs, strict=True))
+    return edits / max(1, sum(len(r) for r in refs))

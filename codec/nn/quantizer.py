@@ -1,0 +1,185 @@
+"""Factorized residual vector quantizer (cosine lookup in a low-dimensional space, as in DAC / U-Codec).
+
+Per layer: ``e = in_proj(r)`` maps the residual ``r [B, F, D]`` to ``codebook_dim``; the code is the codebook row
+with the highest cosine similarity to ``e`` (both L2-normalised); the quantised vector is the *un-normalised* row,
+passed straight-through to ``e``'s gradient and projected back with ``out_proj``; the next layer quantises
+``r - out_proj(q)``. Decoding from codes sums ``out_proj(codebook[code])`` over layers.
+
+Training extras: commitment/codebook losses, per-sample quantizer dropout (a random prefix of layers, so one model
+serves several bitrates), and usage counts that :meth:`FactorizedRVQ.reinit_dead_codes` uses to revive codes that
+the batch never picked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codec.config import QuantizerConfig
+from codec.nn.conv import _maybe_weight_norm
+
+
+@dataclass
+class QuantizerOutput:
+    """Result of a training pass through the RVQ.
+
+    Attributes:
+        quantized: ``[B, D, F]`` sum of the kept layers' outputs (straight-through gradients).
+        codes: ``[B, Q, F]`` code indices of all layers.
+        commitment_loss: scalar, mean over kept layers of ``||e - sg(q)||^2``.
+        codebook_loss: scalar, mean over kept layers of ``||sg(e) - q||^2``.
+        num_layers: ``[B]`` number of layers kept per sample (quantizer dropout).
+        prefix: ``[B, D, F]`` sum of the first ``prefix_layers`` outputs whatever dropout kept (straight-through
+            gradients; the content heads read it), or None when not asked for.
+    """
+
+    quantized: torch.Tensor
+    codes: torch.Tensor
+    commitment_loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    num_layers: torch.Tensor
+    prefix: torch.Tensor | None = None
+
+
+class FactorizedVQ(nn.Module):
+    """One RVQ layer: ``in_proj`` (D→cd), ``codebook`` (K×cd), ``out_proj`` (cd→D)."""
+
+    def __init__(self, dim: int, codebook_size: int, codebook_dim: int, norm: str) -> None:
+        super().__init__()
+        self.in_proj = _maybe_weight_norm(nn.Linear(dim, codebook_dim), norm)
+        self.out_proj = _maybe_weight_norm(nn.Linear(codebook_dim, dim), norm)
+        self.codebook = nn.Embedding(codebook_size, codebook_dim)
+
+    def lookup(self, e: torch.Tensor) -> torch.Tensor:
+        """Cosine-nearest code of each ``e [..., cd]`` → indices ``[...]``."""
+        sims = F.normalize(e, dim=-1) @ F.normalize(self.codebook.weight, dim=-1).t()
+        return sims.argmax(dim=-1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes ``[B, F]`` → ``[B, F, D]``."""
+        return self.out_proj(self.codebook(codes))
+
+
+class FactorizedRVQ(nn.Module):
+    """Residual stack of :class:`FactorizedVQ`. Latents ``[B, D, F]`` ↔ codes ``[B, Q, F]``."""
+
+    def __init__(self, cfg: QuantizerConfig, dim: int, norm: str = "none") -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.layers = nn.ModuleList(
+            [FactorizedVQ(dim, cfg.codebook_size, cfg.codebook_dim, norm) for _ in range(cfg.num_codebooks)]
+        )
+        # Training bookkeeping, not part of the model's state: usage counts and candidate vectors for revival.
+        self._usage: torch.Tensor | None = None
+        self._candidates: list[torch.Tensor] = []
+
+    def _check_layers(self, n: int | None) -> int:
+        q = len(self.layers)
+        if n is None:
+            return q
+        if not 1 <= n <= q:
+            raise ValueError(f"num_codebooks must be between 1 and {q}, got {n}")
+        return n
+
+    @torch.no_grad()
+    def encode(self, z: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
+        """Latents ``[B, D, F]`` → codes ``[B, n, F]`` (the first ``n`` layers)."""
+        n = self._check_layers(num_codebooks)
+        residual = z.transpose(1, 2)
+        codes = []
+        for layer in self.layers[:n]:
+            idx = layer.lookup(layer.in_proj(residual))
+            residual = residual - layer.decode(idx)
+            codes.append(idx)
+        return torch.stack(codes, dim=1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``[B, n, F]`` (n ≤ Q, a prefix of the layers) → latents ``[B, D, F]``."""
+        n = self._check_layers(codes.shape[1])
+        out = 0
+        for q in range(n):
+            out = out + self.layers[q].decode(codes[:, q])
+        return out.transpose(1, 2)
+
+    def forward(self, z: torch.Tensor, num_codebooks: int | None = None, prefix_layers: int = 0) -> QuantizerOutput:
+        """Training pass. z ``[B, D, F]``; ``num_codebooks`` fixes the depth, otherwise dropout may pick it;
+        ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``)."""
+        b = z.shape[0]
+        keep = torch.full((b,), self._check_layers(num_codebooks), device=z.device)
+        if num_codebooks is None and self.training and self.cfg.dropout_layers:
+            choices = torch.tensor(self.cfg.dropout_layers, device=z.device)
+            drop = torch.rand(b, device=z.device) < self.cfg.dropout_prob
+            picked = choices[torch.randint(len(choices), (b,), device=z.device)]
+            keep = torch.where(drop, picked, keep)
+        residual = z.transpose(1, 2)
+        quantized = torch.zeros_like(residual)
+        commit = codebook = z.new_zeros(())
+        codes = []
+        prefix = None
+        for qi, layer in enumerate(self.layers):
+            e = layer.in_proj(residual)  # [B, F, cd]
+            idx = layer.lookup(e)
+            c = layer.codebook(idx)
+            mask = (keep > qi).to(z.dtype)[:, None, None]  # [B, 1, 1]
+            denom = mask.sum().clamp_min(1) * e.shape[1] * e.shape[2]
+            commit = commit + ((e - c.detach()).pow(2) * mask).sum() / denom
+            codebook = codebook + ((e.detach() - c).pow(2) * mask).sum() / denom
+            out = layer.out_proj(e + (c - e).detach())
+            quantized = quantized + out * mask
+            if qi < prefix_layers:
+                prefix = out if prefix is None else prefix + out
+            residual = residual - out
+            codes.append(idx)
+            if self.training:
+                self._record(qi, idx, e)
+        n_layers = keep.to(z.dtype).mean().clamp_min(1)
+        return QuantizerOutput(
+            quantized=quantized.transpose(1, 2),
+            codes=torch.stack(codes, dim=1),
+            commitment_loss=commit / n_layers,
+            codebook_loss=codebook / n_layers,
+            num_layers=keep,
+            prefix=None if prefix is None else prefix.transpose(1, 2),
+        )
+
+    # ----------------------------------------------------------------------------------------- dead codes
+    @torch.no_grad()
+    def _record(self, qi: int, idx: torch.Tensor, e: torch.Tensor) -> None:
+        k = self.cfg.codebook_size
+        if self._usage is None or self._usage.device != idx.device:
+            self._usage = torch.zeros(len(self.layers), k, device=idx.device)
+            self._candidates = [e.new_zeros(0, e.shape[-1]) for _ in self.layers]
+        self._usage[qi] += torch.bincount(idx.flatten(), minlength=k).to(self._usage.dtype)
+        flat = e.detach().reshape(-1, e.shape[-1])
+        pick = torch.randperm(flat.shape[0], device=flat.device)[:k]
+        self._candidates[qi] = flat[pick]
+
+    def take_usage(self) -> torch.Tensor | None:
+        """Return and reset the usage counts ``[Q, K]`` accumulated since the last call (None if none)."""
+        usage, self._usage = self._usage, None
+        return usage
+
+    @torch.no_grad()
+    def reinit_dead_codes(self, dead: torch.Tensor) -> int:
+        """Replace the codes flagged in ``dead [Q, K]`` (bool) by encoder vectors seen in the last forward.
+
+        The trainer decides what is dead from an exponential moving average of usage (a single step sees only
+        ``B * F`` vectors per layer, often fewer than ``K``, so per-step counts cannot tell dead from unlucky), sums
+        usage over processes, and broadcasts the codebooks afterwards so every process holds the same ones.
+        Returns the number of codes replaced.
+        """
+        if not self._candidates:
+            return 0
+        total = 0
+        for qi, layer in enumerate(self.layers):
+            idx = dead[qi].nonzero().flatten()
+            cand = self._candidates[qi]
+            if idx.numel() == 0 or cand.shape[0] == 0:
+                continue
+            src = cand[torch.randint(cand.shape[0], (idx.numel(),), device=cand.device)]
+            layer.codebook.weight[idx] = src.to(layer.codebook.weight.dtype)
+            total += idx.numel()
+        return total
