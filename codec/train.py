@@ -1,6 +1,6 @@
 """Codec trainer: GAN training with accelerate, exact resume, atomic checkpoints, clean shutdown on signals.
 
-One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-codec ...`` runs
+One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m ucodec train-codec ...`` runs
 CPU DDP (``Accelerator(cpu=True)`` when no GPU; note that accelerate's ``--cpu`` flag together with
 ``--num_processes`` silently runs a single process). GPUs and bf16 use the same code.
 
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from codec.content.train import content_losses, open_content_store, to_device
 from codec.crops import CropDataset, CropSampler, collate_content, crop_samples, load_dev_set, read_manifest_entries
@@ -30,18 +29,15 @@ from codec.losses import MultiResolutionMelLoss, discriminator_loss, feature_mat
 from codec.model import Codec
 from codec.nn.discriminators import Discriminators
 from codec.train_config import CodecExperimentConfig
-from codec.training.experiment import (  # noqa: F401  (re-exported: the codec CLI and tests import them from here)
-    CKPT_DIR,
+from codec.training.experiment import (
     StopFlag,
     append_csv,
-    ignore_stop_signals,
     is_checkpointed,
-    latest_good_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
     load_scheduler,
     lr_lambda,
     prepare_experiment_dir,
+    start_fit,
+    training_loader,
     write_checkpoint,
 )
 
@@ -272,10 +268,7 @@ class CodecTrainer:
         from tqdm import tqdm
 
         t = self.tc
-        max_steps = t.max_steps if max_steps is None else max_steps  # 0 is a valid limit, not "unset"
-        if resume and (found := latest_good_checkpoint(self.exp)):
-            self.load_state_dict(found[1])
-            self.acc.print(f"resumed from {found[0]} (step {self.step})")
+        max_steps = start_fit(self, max_steps, resume)
         self.model, self.disc, self.opt_g, self.opt_d = self.acc.prepare(self.model, self.disc, self.opt_g, self.opt_d)
         self.mel_loss.to(self.acc.device)
         mc = self.cfg.model
@@ -286,15 +279,9 @@ class CodecTrainer:
         sampler = CropSampler(
             len(dataset), t.seed, self.acc.process_index, self.acc.num_processes, start=self.step * t.batch_size
         )
-        # A private generator: worker seeding must not draw from the global RNG, or resume would not be exact.
-        loader = DataLoader(
-            dataset,
-            batch_size=t.batch_size,
-            sampler=sampler,
-            num_workers=t.num_workers,
-            worker_init_fn=ignore_stop_signals if t.num_workers else None,
-            generator=torch.Generator().manual_seed(t.seed),
-            collate_fn=collate_content if self.content is not None else None,
+        collate = collate_content if self.content is not None else None
+        loader = training_loader(
+            dataset, t.seed, t.num_workers, batch_size=t.batch_size, sampler=sampler, collate_fn=collate
         )
         stop = StopFlag()
         old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -16,8 +16,9 @@ import soundfile as sf
 import torch
 
 from codec import Codec
-from codec.train import CodecTrainer, latest_good_checkpoint, list_checkpoints, load_checkpoint, prepare_experiment
+from codec.train import CodecTrainer, prepare_experiment
 from codec.train_config import load_experiment_config
+from codec.training.experiment import latest_good_checkpoint, list_checkpoints, load_checkpoint
 from tests.conftest import ROOT, TINY, speechlike
 from ucodec.cli import main
 
@@ -225,3 +226,17 @@ def test_slim_state_resumes_without_optimizer_moments(manifest, tmp_path):
     shutil.copy(slim, fresh / "checkpoints" / "step_0000002.pt")
     resumed = run(manifest, fresh, 3, resume=True)
     assert resumed.step == 3
+
+
+def test_resumes_a_run_made_before_the_package_move(manifest, tmp_path):
+    """An experiment directory written by the code before the move (config.yaml + a slim step_N.pt) resumes and
+    exports: the checkpoint keys and the config format did not change."""
+    legacy = ROOT / "tests" / "fixtures" / "legacy_codec_run"
+    exp = tmp_path / "exp"
+    (exp / "checkpoints").mkdir(parents=True)
+    shutil.copy(legacy / "config.yaml", exp / "config.yaml")
+    shutil.copy(legacy / "step_0000002.pt", exp / "checkpoints" / "step_0000002.pt")
+    assert main(["train-codec", "--train", str(manifest), "--out", str(exp), "--resume", "--max-steps", "3"]) == 0
+    assert load_checkpoint(list_checkpoints(exp)[-1])["step"] == 3
+    assert main(["export", str(exp), str(tmp_path / "rel")]) == 0
+    assert Codec.from_pretrained(str(tmp_path / "rel")).num_codebooks > 0

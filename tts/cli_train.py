@@ -1,8 +1,10 @@
 """``ucodec train-tts | export-tts``: train the TTS LM on a token store, turn an experiment into a release.
 
-``export-tts`` is its own command rather than a mode of ``ucodec export`` because ``codec`` never imports ``tts``
-(DESIGN.md §1); ``ucodec plot EXP`` draws the curves of either kind of experiment. Heavy imports happen inside the
-handlers so ``ucodec --help`` stays fast.
+Both verbs are the codec trainer's skeleton (:mod:`codec.training.skeleton`: the common arguments, the
+resume/prepare prologue, the export steps) with the TTS's own arguments and objects. ``export-tts`` is its own
+command rather than a mode of ``ucodec export`` because ``codec`` never imports ``tts`` (docs/design.md);
+``ucodec plot EXP`` draws the curves of either kind of experiment. Heavy imports happen inside the handlers so
+``ucodec --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from codec.training.skeleton import (
+    TrainerKind,
+    add_export_verb,
+    add_run_arguments,
+    add_train_verb,
+    finish_export,
+    load_run,
+    run_training,
+    write_slim,
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train-tts`` and ``export-tts`` to the ``ucodec`` parser."""
-    p = sub.add_parser(
-        "train-tts",
-        help="train the TTS LM on a token store (resumable; accelerate for CPU DDP/GPU)",
-        description=_train.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    help_line = "train the TTS LM on a token store (resumable; accelerate for CPU DDP/GPU)"
+    p = add_train_verb(sub, "train-tts", help_line, _train)
     p.add_argument(
         "--config", help="model YAML (e.g. configs/tts/small.yaml); not with --init-from, optional with --resume"
     )
@@ -34,24 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fine-tune this TTS release (its model config, frontend and, unless --codec, its codec)",
     )
     p.add_argument("--init-global", default=None, help="warm-start the global model from a local Llama/Qwen directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--max-steps", type=int, default=None, help="stop at this step (overrides train.max_steps)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.lr=3e-4")
-    p.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is present")
-    p.set_defaults(func=_train)
-
-    p = sub.add_parser("export-tts", help="write a TTS release from a TTS experiment", description=_export.__doc__)
-    p.add_argument("exp_dir", help="TTS experiment directory (config.yaml, frontend.json, checkpoints/)")
-    p.add_argument("out_dir", help="release directory to write (usable by TTS.from_pretrained and --model)")
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    p.add_argument("--fp16", action="store_true", help="store the LM weights in float16 (half the size)")
-    p.add_argument(
-        "--slim-state",
-        default=None,
-        metavar="PATH",
-        help="also write a slim training state (fp16 weights, no optimizer moments) that --resume accepts",
-    )
-    p.set_defaults(func=_export)
+    add_run_arguments(p)
+    exp_help = "TTS experiment directory (config.yaml, frontend.json, checkpoints/)"
+    out_help = "release directory to write (usable by TTS.from_pretrained and --model)"
+    helps = (exp_help, out_help, "store the LM weights in float16 (half the size)")
+    add_export_verb(sub, "export-tts", "write a TTS release from a TTS experiment", _export, helps)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -63,34 +59,32 @@ def _train(args: argparse.Namespace) -> int:
     Fine-tune:   ucodec train-tts --init-from RELEASE --train-config configs/tts/finetune_cpu.yaml --store T --out EXP
     Warm start on a new codec (store made with it):
                  ucodec train-tts --init-from RELEASE --codec NEW_CODEC --store T --out EXP
-    CPU DDP:     accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...
+    CPU DDP:     accelerate launch --multi_gpu --num_processes 2 -m ucodec train-tts ...
     (accelerate's --cpu flag with --num_processes silently runs ONE process; do not use it.)"""
-    from codec.training.experiment import undo_on_refusal
-    from tts.train import TTSTrainer, prepare_tts_experiment
-    from tts.train_config import DEFAULT_TRAIN_CONFIG, load_tts_experiment
+    from tts.train import TTSTrainer
+    from tts.train_config import DEFAULT_TRAIN_CONFIG, TTSExperimentConfig, load_tts_experiment
 
     overrides = list(args.set)
     for flag, key in ((args.codec, "codec"), (args.init_global, "init_global")):
         if flag is not None:
             path = Path(flag).expanduser()
             overrides.append(f"train.{key}={path.resolve() if path.is_dir() else flag}")
-    cfg = None
-    if args.config or args.init_from:
-        train_cfg = args.train_config or (str(DEFAULT_TRAIN_CONFIG) if DEFAULT_TRAIN_CONFIG.is_file() else None)
-        cfg = load_tts_experiment(args.config, train_cfg, overrides, init_from=args.init_from)
-    elif not args.resume:
-        raise ValueError("give --config (a new model) or --init-from (fine-tuning), or --resume a stored run")
-    elif overrides:
-        from codec.training.experiment import stored_config_with_overrides
-        from tts.train_config import TTSExperimentConfig
 
-        cfg = stored_config_with_overrides(args.out, overrides, TTSExperimentConfig)
-    with undo_on_refusal(args.out):  # a refused start leaves no new config.yaml behind
-        cfg = prepare_tts_experiment(args.out, cfg, args.resume)
-        trainer = TTSTrainer(cfg, args.store, args.dev_store, args.out, cpu=args.cpu)
-    step = trainer.fit(max_steps=args.max_steps, resume=args.resume)
-    trainer.acc.print(f"done at step {step}; export with: ucodec export-tts {args.out} RELEASE_DIR")
-    return 0
+    def new_config() -> TTSExperimentConfig:
+        train_cfg = args.train_config or (str(DEFAULT_TRAIN_CONFIG) if DEFAULT_TRAIN_CONFIG.is_file() else None)
+        return load_tts_experiment(args.config, train_cfg, overrides, init_from=args.init_from)
+
+    kind = TrainerKind(
+        config_cls=TTSExperimentConfig,
+        export_verb="export-tts",
+        no_config="give --config (a new model) or --init-from (fine-tuning), or --resume a stored run",
+        config_required=True,
+    )
+
+    def build(cfg: TTSExperimentConfig) -> TTSTrainer:
+        return TTSTrainer(cfg, args.store, args.dev_store, args.out, cpu=args.cpu)
+
+    return run_training(args, kind, new_config if args.config or args.init_from else None, overrides, build)
 
 
 @dataclass(frozen=True)
@@ -120,19 +114,16 @@ def export_experiment(
     """
     import torch
 
-    from codec.configio import from_dict, read_mapping
     from codec.model import ALIASES as CODEC_ALIASES
     from codec.model import Codec
     from codec.release import resolve_release
-    from codec.training.experiment import load_checkpoint, select_checkpoint
     from tts.frontend import TextFrontend
     from tts.model import TTSModel
     from tts.pipeline import TTS
     from tts.train_config import TTSExperimentConfig
 
     exp = Path(exp_dir)
-    cfg = from_dict(TTSExperimentConfig, read_mapping(exp / "config.yaml"), where=str(exp / "config.yaml"))
-    state = load_checkpoint(select_checkpoint(exp, step))
+    cfg, state = load_run(exp, TTSExperimentConfig, step)
     codec = Codec.from_pretrained(cfg.train.codec)
     if state.get("codec_release_id") != codec.release_id:
         raise ValueError(
@@ -144,10 +135,7 @@ def export_experiment(
     frontend = TextFrontend.load(exp, cfg.model.frontend)
     tts = TTS(model, frontend, codec, codec_dir=resolve_release(cfg.train.codec, CODEC_ALIASES))
     out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
-    if slim_state is not None:
-        from codec.training.experiment import write_slim_state
-
-        write_slim_state(state, slim_state, optimizers=("opt",), weights=("model",))
+    write_slim(state, slim_state, optimizers=("opt",), weights=("model",))
     return ExportResult(out, int(state["step"]), model.num_parameters()["total"])
 
 
@@ -155,7 +143,4 @@ def _export(args: argparse.Namespace) -> int:
     """Load a TTS experiment's checkpoint and write a complete release: config.json, model.safetensors,
     frontend.json and the bundled codec/ (copied byte for byte, so its release id is kept)."""
     res = export_experiment(args.exp_dir, args.out_dir, args.step, args.fp16, args.slim_state)
-    if args.slim_state:
-        print(f"slim training state -> {args.slim_state} (copy to EXP/checkpoints/step_N.pt, then --resume)")
-    print(f"exported step {res.step} of {args.exp_dir} -> {res.release} ({res.num_parameters:,} parameters)")
-    return 0
+    return finish_export(args.exp_dir, res.release, res.step, res.num_parameters, args.slim_state)

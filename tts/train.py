@@ -1,6 +1,6 @@
 """TTS trainer: the global-local LM on a token store, with accelerate, exact resume and atomic checkpoints.
 
-One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m codec.cli train-tts ...`` runs
+One process on CPU by default; ``accelerate launch --multi_gpu --num_processes 2 -m ucodec train-tts ...`` runs
 CPU DDP (``Accelerator(cpu=True)`` when there is no GPU), and GPUs with ``train.mixed_precision=bf16`` use the
 same code. The experiment directory (:mod:`codec.training.experiment`) holds::
 
@@ -25,20 +25,10 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from codec.model import Codec
 from codec.store.reader import TokenStore
-from codec.training.experiment import (
-    StopFlag,
-    append_csv,
-    ignore_stop_signals,
-    latest_good_checkpoint,
-    load_scheduler,
-    lr_lambda,
-    prepare_experiment_dir,
-    write_checkpoint,
-)
+from codec.training import experiment
 from tts.batch import collate
 from tts.config import IGNORE_INDEX
 from tts.frontend import FRONTEND_FILE, TextFrontend
@@ -56,7 +46,7 @@ LLAMA_TENSORS = ("_proj.weight", "layernorm.weight", "norm.weight")  # what load
 
 def prepare_tts_experiment(exp_dir: str, cfg: TTSExperimentConfig | None, resume: bool) -> TTSExperimentConfig:
     """Create ``exp_dir/config.yaml`` for a new run, or read it back on resume (refuses a changed model)."""
-    return prepare_experiment_dir(exp_dir, cfg, resume, TTSExperimentConfig)
+    return experiment.prepare_experiment_dir(exp_dir, cfg, resume, TTSExperimentConfig)
 
 
 def warm_start_global(model: TTSModel, model_dir: str | os.PathLike) -> list[str]:
@@ -146,7 +136,8 @@ class TTSTrainer:
         groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": rest, "weight_decay": 0.0}]
         self.opt = torch.optim.AdamW(groups, t.lr, betas=t.betas, fused=True)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, partial(lr_lambda, warmup=t.warmup_steps, max_steps=t.max_steps, min_ratio=t.lr_min_ratio)
+            self.opt,
+            partial(experiment.lr_lambda, warmup=t.warmup_steps, max_steps=t.max_steps, min_ratio=t.lr_min_ratio),
         )
         self.step = self._saved_step = 0
 
@@ -210,7 +201,7 @@ class TTSTrainer:
             self.opt.load_state_dict(state["opt"])
         else:  # a slim state (committed to the repo between sessions): AdamW moments restart from zero
             print("warning: checkpoint has no optimizer state (slim); AdamW moments restart, resume is not exact")
-        load_scheduler(self.sched, state["sched"])  # the peak rate of the current config (--set train.lr)
+        experiment.load_scheduler(self.sched, state["sched"])  # the peak rate of the current config (--set train.lr)
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))
         if state.get("rng_cuda") and torch.cuda.is_available() and len(state["rng_cuda"]) == torch.cuda.device_count():
@@ -222,7 +213,7 @@ class TTSTrainer:
         self._saved_step = self.step
         if not self.acc.is_main_process:
             return None
-        return write_checkpoint(self.exp, self.step, self.state_dict(), self.tc.keep_checkpoints)
+        return experiment.write_checkpoint(self.exp, self.step, self.state_dict(), self.tc.keep_checkpoints)
 
     # ------------------------------------------------------------------------------------------ steps
     @staticmethod
@@ -288,30 +279,21 @@ class TTSTrainer:
         from tqdm import tqdm
 
         t = self.tc
-        max_steps = t.max_steps if max_steps is None else max_steps  # 0 is a valid limit, not "unset"
-        if resume and (found := latest_good_checkpoint(self.exp)):
-            self.load_state_dict(found[1])
-            self.acc.print(f"resumed from {found[0]} (step {self.step})")
+        max_steps = experiment.start_fit(self, max_steps, resume)
         self.model, self.opt = self.acc.prepare(self.model, self.opt)
         acc = self.acc
         sampler = StepBatchSampler(
             self.data.lengths, t.max_tokens, t.max_batch_size, t.num_buckets, t.seed,
             acc.process_index, acc.num_processes, start_step=self.step,
         )  # fmt: skip
-        # A private generator: worker seeding must not draw from the global RNG, or resume would not be exact.
-        loader = DataLoader(
-            self.data,
-            batch_sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=t.num_workers,
-            worker_init_fn=ignore_stop_signals if t.num_workers else None,
-            generator=torch.Generator().manual_seed(t.seed),
+        loader = experiment.training_loader(
+            self.data, t.seed, t.num_workers, batch_sampler=sampler, collate_fn=self.collate
         )
         bar = tqdm(total=max_steps, initial=self.step, disable=not acc.is_main_process, dynamic_ncols=True)
         self.model.train()
         sums: dict[str, float] = {}
         window, tic = 0, time.time()
-        with StopFlag().installed() as stop:
+        with experiment.StopFlag().installed() as stop:
             try:
                 for batch in loader:
                     if self.step >= max_steps or stop.requested:
@@ -326,13 +308,13 @@ class TTSTrainer:
                     if acc.is_main_process and self.step % t.log_every == 0:
                         row = {k: round(v / window, 6) for k, v in sums.items()}
                         row.update(step=self.step, sec_per_step=round((time.time() - tic) / window, 4))
-                        append_csv(self.exp / "metrics.csv", row, METRIC_FIELDS)
+                        experiment.append_csv(self.exp / "metrics.csv", row, METRIC_FIELDS)
                         sums, window, tic = {}, 0, time.time()
                     elif self.step % t.log_every == 0:
                         sums, window = {}, 0
                     if t.eval_every and self.step % t.eval_every == 0 and self.dev_batches:
                         ev = self.evaluate()
-                        append_csv(self.exp / "eval.csv", {"step": self.step, **ev}, EVAL_FIELDS)
+                        experiment.append_csv(self.exp / "eval.csv", {"step": self.step, **ev}, EVAL_FIELDS)
                         bar.write(f"step {self.step}: " + ", ".join(f"{k}={v:.3f}" for k, v in ev.items()))
                     if self.step % t.checkpoint_every == 0:
                         self.save_checkpoint()

@@ -21,7 +21,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -219,6 +219,34 @@ def write_slim_state(state: dict, path: str | Path, optimizers: tuple[str, ...],
     for key in weights:
         slim[key] = {n: t.half() if t.is_floating_point() else t for n, t in state[key].items()}
     torch_save_atomic(slim, path)
+
+
+def start_fit(trainer: Any, max_steps: int | None, resume: bool) -> int:
+    """The opening of both trainers' ``fit``: returns the step to stop at (``max_steps``, else the config's
+    ``train.max_steps``; 0 is a valid limit, not "unset") and, with ``resume``, loads the newest good checkpoint of
+    ``trainer.exp`` into ``trainer`` (``load_state_dict``) and says so."""
+    limit = trainer.tc.max_steps if max_steps is None else max_steps
+    if resume and (found := latest_good_checkpoint(trainer.exp)):
+        trainer.load_state_dict(found[1])
+        trainer.acc.print(f"resumed from {found[0]} (step {trainer.step})")
+    return limit
+
+
+def training_loader(dataset: Any, seed: int, num_workers: int, **kwargs: Any) -> torch.utils.data.DataLoader:
+    """The DataLoader of a training loop (``kwargs``: its sampler, batching and collate function).
+
+    Workers ignore stop signals (:func:`ignore_stop_signals`), and they are seeded from a private generator: worker
+    seeding must not draw from the global RNG, or resume would not be exact.
+    """
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        num_workers=num_workers,
+        worker_init_fn=ignore_stop_signals if num_workers else None,
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    )
 
 
 def ignore_stop_signals(worker_id: int) -> None:
