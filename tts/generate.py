@@ -4,9 +4,9 @@ The loop is built for CPU latency (gpt-fast style):
 
 - **Static caches.** The global KV cache is allocated once for ``prefix + max_frames`` slots; the local cache holds
   Q slots and is simply overwritten every frame (position q only ever reads slots ``<= q``, all written this frame).
-- **No host syncs.** Every per-sequence decision (END allowed yet? forced stop? repetition or silence guard?) is a
-  tensor op. The only device→host read is one ``finished.all()`` every ``end_check_every`` frames (or per streamed
-  chunk), which is also where a caller gets frames.
+- **No host syncs.** Every per-sequence decision (END allowed yet? forced stop? repetition or silence guard? the
+  stops are :class:`tts.stop_rules.StopRules`) is a tensor op. The only device→host read is one per
+  ``end_check_every`` frames (or per streamed chunk), which is also where a caller gets frames.
 - **Batch > 1** uses left padding (see :func:`tts.batch.build_prefix`): every sequence writes the same cache slot
   at each step, padding keys are masked, RoPE positions count from each sequence's own start, and each sequence
   samples from its own generator. Sequences that have ended keep running (their frames are discarded) until all
@@ -27,33 +27,8 @@ from tts.batch import Prefix
 from tts.config import SamplingConfig
 from tts.model import TTSModel
 from tts.sampling import NoiseSource, SamplingParams, sample
+from tts.stop_rules import FrameChunk, StopRules
 from tts.transformer import KVCache, StepDecoder
-
-RUNNING, END, MAX_LENGTH, REPETITION, SILENCE = range(5)
-STOP_REASONS = {RUNNING: "running", END: "end", MAX_LENGTH: "max_length", REPETITION: "repetition", SILENCE: "silence"}
-
-
-@dataclass
-class FrameChunk:
-    """Frames ``[start, start + n)`` of every sequence, yielded as generation proceeds.
-
-    Attributes:
-        codes: ``[B, Q, n]``; frames at or after a sequence's final length are zeros. (A repetition/silence stop
-            trims the stuck tail, which may lie partly in chunks already yielded: a streaming consumer has played
-            those frames; :func:`generate` zeroes them.)
-        start: index of the first frame in the chunk.
-        lengths: final frame count of each sequence that has stopped, None while it runs.
-        reasons: why each sequence stopped (``STOP_REASONS`` values).
-    """
-
-    codes: torch.Tensor
-    start: int
-    lengths: list[int | None]
-    reasons: list[str]
-
-    @property
-    def done(self) -> bool:
-        return all(n is not None for n in self.lengths)
 
 
 @dataclass
@@ -192,15 +167,7 @@ def generate_frames(
     hidden = hidden[:, -1]  # [B, Dg]: the last prefix position predicts frame 0
     next_pos = prefix.next_positions  # RoPE position of frame 0, per sequence
     min_t = torch.tensor(list(min_frames), device=device)
-    max_t = torch.tensor(list(max_frames), device=device)
-    k = min(guard.repeat_layers, q)
-    silence = silence_codes.to(device)[:k] if silence_codes is not None and guard.max_silence_frames > 0 else None
-
-    lengths = torch.full((b,), -1, dtype=torch.long, device=device)
-    reasons = torch.zeros(b, dtype=torch.long, device=device)
-    repeat_run = torch.zeros(b, dtype=torch.long, device=device)
-    silent_run = torch.zeros(b, dtype=torch.long, device=device)
-    spoken = torch.zeros(b, dtype=torch.bool, device=device)
+    rules = StopRules(end_id, max_frames, guard, q, silence_codes, device)
     previous = None
     pending, chunk_start = [], 0
     for t in range(horizon):
@@ -208,51 +175,16 @@ def generate_frames(
             hidden = step_fn(model, previous, next_pos + prefix.frame_step * (t - 1), global_decoder, s + t - 1)
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
         frame = frame_fn(model, hidden, local_decoder, params, gumbel, min_t <= t)  # [B, Q]
-
-        running = lengths < 0
-        stop = torch.zeros_like(running)
-        length_now = torch.full_like(lengths, t)
-        why = torch.full_like(reasons, END)
-        is_end = frame[:, 0] == end_id
-        stop |= is_end
-        if guard.max_repeat_frames > 0 and previous is not None:
-            same = (frame[:, :k] == previous[:, :k]).all(dim=1) & ~is_end
-            repeat_run = torch.where(same, repeat_run + 1, 0)
-            hit = repeat_run >= guard.max_repeat_frames
-            length_now = torch.where(hit & ~stop, t - repeat_run + 1, length_now)
-            why = torch.where(hit & ~stop, REPETITION, why)
-            stop |= hit
-        if silence is not None:
-            is_silent = (frame[:, :k] == silence).all(dim=1) & ~is_end
-            spoken |= ~is_silent & ~is_end
-            silent_run = torch.where(is_silent & spoken, silent_run + 1, 0)
-            hit = silent_run >= guard.max_silence_frames
-            length_now = torch.where(hit & ~stop, t - silent_run + 2, length_now)
-            why = torch.where(hit & ~stop, SILENCE, why)
-            stop |= hit
-        at_max = (t + 1 >= max_t) & ~stop  # this frame is the last one allowed
-        length_now = torch.where(at_max, t + 1, length_now)
-        why = torch.where(at_max, MAX_LENGTH, why)
-        stop |= at_max
-        newly = running & stop
-        lengths = torch.where(newly, length_now, lengths)
-        reasons = torch.where(newly, why, reasons)
-
+        rules.update(t, frame, previous)
         frame = frame.clamp_max(end_id - 1)  # an END frame is fed as a valid (discarded) frame
         pending.append(frame)
         previous = frame
         if len(pending) == chunk or t == horizon - 1:
-            codes = torch.stack(pending, dim=2)  # [B, Q, n]
-            ends = lengths.tolist()  # the one host sync per chunk
-            keep = torch.arange(chunk_start, chunk_start + codes.shape[2], device=device)
-            final = torch.tensor([n if n >= 0 else horizon for n in ends], device=device)
-            codes = codes.masked_fill(keep[None, None, :] >= final[:, None, None], 0)
-            yield FrameChunk(
-                codes, chunk_start, [n if n >= 0 else None for n in ends], [STOP_REASONS[r] for r in reasons.tolist()]
-            )
-            chunk_start += codes.shape[2]
+            out = rules.chunk(torch.stack(pending, dim=2), chunk_start)  # [B, Q, n]; the one host sync per chunk
+            yield out
+            chunk_start += out.codes.shape[2]
             pending = []
-            if all(n >= 0 for n in ends):
+            if out.done:
                 return
 
 
