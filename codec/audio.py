@@ -8,6 +8,8 @@ names the path and the problem.
 from __future__ import annotations
 
 import os
+import struct
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,10 @@ from codec.atomic import atomic_path
 
 MAX_CHANNELS = 8  # 7.1 is the widest layout we downmix; more channels is not a speech recording
 SAVE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+
+
+class TruncatedAudioWarning(UserWarning):
+    """An audio file holds fewer samples than its header promises (a cut copy or download); what is there is used."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,52 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames))
 
 
+def wav_frames_promised(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(frames the header promises, frames the file holds)`` of a RIFF/WAVE file, from its ``fmt `` and ``data``
+    chunk headers; None for another format or a header without a usable size (streaming writers leave 0 or
+    0xFFFFFFFF there). A frame is one sample of every channel."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            size = os.fstat(fh.fileno()).st_size
+            block_align = 0
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"data":
+                    if block_align == 0 or length in (0, 0xFFFFFFFF):
+                        return None
+                    held = max(0, size - fh.tell())
+                    return length // block_align, min(held, length) // block_align
+                if name == b"fmt ":
+                    body = fh.read(length)
+                    if len(body) < 14:
+                        return None
+                    block_align = struct.unpack("<H", body[12:14])[0]
+                    fh.seek(length % 2, os.SEEK_CUR)  # chunks are padded to an even size
+                else:
+                    fh.seek(length + length % 2, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def _warn_if_truncated(path: str | os.PathLike) -> None:
+    """Warn (:class:`TruncatedAudioWarning`) when a WAV file holds fewer samples than its header promises."""
+    found = wav_frames_promised(path)
+    if found is not None and found[1] < found[0]:
+        promised, held = found
+        warnings.warn(
+            f"{path}: truncated audio: the header promises {promised} samples, the file holds {held}; "
+            f"using the {held} that are there",
+            TruncatedAudioWarning,
+            stacklevel=3,
+        )
+
+
 def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
@@ -87,10 +139,15 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000, max_seconds: f
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: not audio, empty, NaN/Inf samples, unsupported channel layout, or longer than ``max_seconds``.
+
+    Warns:
+        TruncatedAudioWarning: a WAV file holds fewer samples than its header promises; the samples that are there
+            are returned (the warning names both counts).
     """
     info = audio_info(path)
     if max_seconds is not None and info.duration > max_seconds:
         raise ValueError(f"{path}: audio is {info.duration:.1f} s long; the limit here is {max_seconds:g} s")
+    _warn_if_truncated(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
@@ -114,6 +171,7 @@ def iter_audio_chunks(
     info = audio_info(path)
     if info.frames == 0:
         raise ValueError(f"{path}: audio file is empty (0 samples)")
+    _warn_if_truncated(path)
     block = max(1, int(chunk_seconds * info.sample_rate))
     ctx = int(0.1 * info.sample_rate) if info.sample_rate != sample_rate else 0
     ratio = sample_rate / info.sample_rate

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from codec.audio import audio_info, iter_audio_chunks, load_audio, save_audio
+from codec.audio import (
+    TruncatedAudioWarning,
+    audio_info,
+    iter_audio_chunks,
+    load_audio,
+    save_audio,
+    wav_frames_promised,
+)
 from tests.conftest import speechlike
 
 
@@ -113,3 +122,31 @@ def test_chunked_reading_matches_whole_file(tmp_path, rate):
     n = min(joined.shape[-1], whole.shape[-1])
     torch.testing.assert_close(joined[..., :n], whole[..., :n], atol=2e-3, rtol=0)
     assert audio_info(path).channels == 1
+
+
+def test_truncated_wav_warns_with_both_lengths(tmp_path):
+    """A WAV cut mid-data (its header promises 16000 samples) loads what is there and says so."""
+    good = tmp_path / "good.wav"
+    sf.write(good, speechlike(1.0), 16000, subtype="PCM_16")  # 44-byte header + 2 bytes per sample
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(good.read_bytes()[: 44 + 2 * 6000])
+    assert wav_frames_promised(cut) == (16000, 6000)
+    with pytest.warns(TruncatedAudioWarning, match=r"cut\.wav.*promises 16000 samples.*holds 6000"):
+        wav = load_audio(cut)
+    assert wav.shape == (1, 6000)
+    with pytest.warns(TruncatedAudioWarning, match="holds 6000"):
+        chunks = list(iter_audio_chunks(cut, chunk_seconds=0.25))
+    assert sum(c.shape[1] for c in chunks) == 6000
+
+
+def test_complete_files_do_not_warn(tmp_path):
+    path = tmp_path / "whole.wav"
+    sf.write(path, speechlike(0.5), 16000, subtype="PCM_24")
+    assert wav_frames_promised(path) == (8000, 8000)
+    flac = tmp_path / "whole.flac"
+    sf.write(flac, speechlike(0.5), 16000)
+    assert wav_frames_promised(flac) is None  # not a WAV: libsndfile checks its own frames
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedAudioWarning)
+        load_audio(path)
+        load_audio(flac)
