@@ -2,7 +2,8 @@
 
 ``eval`` and ``bench`` are shared tables (:func:`codec.cli.subcommand_table`): the TTS package adds ``eval tts``,
 ``eval tts-align``, ``eval tts-oracle`` and ``bench tts`` to them (:mod:`tts.evaluation.cli`). The helpers that
-every evaluation verb uses (:func:`add_common_options`, :func:`set_threads`, :func:`render_command`) live here.
+every evaluation verb uses (:func:`add_manifest_arguments`, :func:`add_common_options`, :func:`set_threads`,
+:func:`render_command`) live here.
 
 Heavy imports (torch models, metrics, peers) happen inside the handlers, so ``ucodec --help`` stays fast.
 """
@@ -23,14 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="resynthesize a manifest and report PESQ, STOI, mel distance, WER, SIM, DNSMOS",
         description="Encode/decode every utterance of a manifest and score the resynthesis against the original.",
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        help="codec release directory, registered name, or a config .yaml (random weights: checks the pipeline only)",
+    add_manifest_arguments(
+        p,
+        model="codec release directory, registered name, or a config .yaml (random weights: checks the pipeline only)",
+        out="output directory (report.md, metrics.jsonl, PNGs, audio/)",
+        limit="evaluate only the first N utterances",
     )
-    p.add_argument("--manifest", required=True, help="JSONL test manifest")
-    p.add_argument("--out", required=True, help="output directory (report.md, metrics.jsonl, PNGs, audio/)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N utterances")
     p.add_argument("--num-codebooks", help="RVQ depths to evaluate, e.g. 8,16,32 (default: full depth)")
     add_common_options(p, "pesq,stoi,mel,wer,sim,dnsmos")
     p.add_argument("--plot-utterances", type=int, default=3, help="rows of the spectrogram figure (default 3)")
@@ -53,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add_bench_codec_arguments(p)
     p.set_defaults(func=run_bench_codec, command_parser=p)
+
+
+def add_manifest_arguments(p: argparse.ArgumentParser, model: str, out: str, limit: str) -> None:
+    """``--model``, ``--manifest`` (a JSONL test manifest), ``--out`` and ``--limit`` of an eval verb; the
+    arguments are their help texts."""
+    p.add_argument("--model", required=True, help=model)
+    p.add_argument("--manifest", required=True, help="JSONL test manifest")
+    p.add_argument("--out", required=True, help=out)
+    p.add_argument("--limit", type=int, help=limit)
 
 
 def add_common_options(p: argparse.ArgumentParser, metrics: str) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 
 from codec.cli import subcommand_table
-from codec.evaluation.cli import add_common_options, render_command, set_threads
+from codec.evaluation.cli import add_common_options, add_manifest_arguments, render_command, set_threads
 from tts.cli import add_sampling_arguments
+
+MODEL_HELP = "TTS release directory (or name) for tts.TTS.from_pretrained"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,10 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="synthesize a manifest's lines with same-speaker prompts; report WER, SIM, DNSMOS, RTF",
         description="Zero-shot TTS evaluation: each line is read in the voice of another utterance of its speaker.",
     )
-    p.add_argument("--model", required=True, help="TTS release directory (or name) for tts.TTS.from_pretrained")
-    p.add_argument("--manifest", required=True, help="JSONL test manifest")
-    p.add_argument("--out", required=True, help="output directory (report.md, metrics.jsonl, histograms.png)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N lines")
+    out = "output directory (report.md, metrics.jsonl, histograms.png)"
+    add_manifest_arguments(p, model=MODEL_HELP, out=out, limit="evaluate only the first N lines")
     add_common_options(p, "wer,sim,dnsmos")
     p.add_argument("--speaker-refs", type=int, default=5, help="utterances per speaker centroid (default 5)")
     p.add_argument("--max-prompt-seconds", type=float, default=10.0, help="cut prompts to this length (default 10)")
@@ -41,9 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with the frame (corr, lag), how sharp it is (peak) and how much goes to text (mass). "
         "tts/evaluation/alignment.py.",
     )
-    p.add_argument("--model", required=True, help="TTS release directory (or name) for tts.TTS.from_pretrained")
-    p.add_argument("--manifest", required=True, help="JSONL manifest of recordings with their transcripts")
-    p.add_argument("--out", required=True, help="output directory (report.md, attention.png)")
+    add_recordings_arguments(p, "output directory (report.md, attention.png)")
     p.add_argument("--limit", type=int, default=20, help="utterances to probe (default 20)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=run_eval_tts_align, command_parser=p)
@@ -55,9 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recording's codes and the rest sampled, at the recording's length; report Whisper WER/CER per K "
         "(K = all layers is the codec's own resynthesis). tts/evaluation/oracle.py.",
     )
-    p.add_argument("--model", required=True, help="TTS release directory (or name) for tts.TTS.from_pretrained")
-    p.add_argument("--manifest", required=True, help="JSONL manifest of recordings with their transcripts")
-    p.add_argument("--out", required=True, help="output directory (report.md)")
+    add_recordings_arguments(p, "output directory (report.md)")
     p.add_argument("--layers", default="0,1,2,4,8,32", help="forced layer counts K (default 0,1,2,4,8,32)")
     p.add_argument("--limit", type=int, default=20, help="test lines (default 20)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the free layers (default 0)")
@@ -73,6 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.description = "Generation speed of the three LM layouts (same code, same widths, random weights)."
     add_bench_arguments(bench)
     bench.set_defaults(func=run_bench_tts, command_parser=bench)
+
+
+def add_recordings_arguments(p: argparse.ArgumentParser, out_help: str) -> None:
+    """``--model``, ``--manifest`` (recordings with their transcripts) and ``--out`` of the teacher-forced verbs."""
+    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument("--manifest", required=True, help="JSONL manifest of recordings with their transcripts")
+    p.add_argument("--out", required=True, help=out_help)
 
 
 DEFAULT_BENCH_CONFIG = "configs/tts/small.yaml"
