@@ -1,6 +1,6 @@
 """Speech manifests: JSONL files with one utterance a line.
 
-A line is ``{"id", "audio", "text", "speaker", "duration", "sample_rate"}`` (DESIGN.md §5). Every corpus preparer
+A line is ``{"id", "audio", "text", "speaker", "duration", "sample_rate"}`` (docs/design.md). Every corpus preparer
 writes this format and every dataset reads it, so the helpers here are the one place that knows it: read, write
 (atomically), validate, filter by duration, split by speaker and merge.
 """

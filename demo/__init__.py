@@ -1,1 +1,1 @@
-"""Gradio demo and speech server (see DESIGN.md §1)."""
+"""Gradio demo and speech server (see docs/design.md)."""

@@ -1,4 +1,4 @@
-"""Global-local hierarchical TTS on top of the 5 Hz codec (see DESIGN.md §4).
+"""Global-local hierarchical TTS on top of the 5 Hz codec (see docs/design.md).
 
 Public API: :class:`TTS` (``from_pretrained``, ``synthesize``, ``synthesize_batch``, ``stream``,
 ``save_pretrained``), :class:`TTSConfig`, :class:`TTSModel`. They are imported on first use, so ``import tts.cli``

@@ -1,4 +1,4 @@
-"""Typed configuration of the global-local TTS model (DESIGN.md §4).
+"""Typed configuration of the global-local TTS model (docs/design.md, docs/tts_design.md).
 
 One frozen dataclass per component; :class:`TTSConfig` composes them and ``configs/tts/{tiny,small}.yaml`` are its
 serialisations. Derived values (the END id, per-layer vocabulary, the width of a concatenated frame embedding) are

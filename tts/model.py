@@ -1,4 +1,4 @@
-"""The global-local hierarchical LM over 5 Hz codec frames (DESIGN.md §4, the paper's "U-Codec TTS").
+"""The global-local hierarchical LM over 5 Hz codec frames (the paper's "U-Codec TTS"; see docs/design.md).
 
 - **Global model**: a causal Transformer over ``[BOS] text [SEP] prompt_frames target_frames``. One frame is one
   position; its input is the concatenation (default, as in the paper) or the sum of its Q code embeddings.

@@ -1,4 +1,4 @@
-"""Corpus preparers: ``ucodec prepare SOURCE SRC_DIR OUT_DIR`` writes JSONL manifests (DESIGN.md §5).
+"""Corpus preparers: ``ucodec prepare SOURCE SRC_DIR OUT_DIR`` writes JSONL manifests (docs/design.md).
 
 Each source module only knows its layout (``scan(src) -> Scan``); :func:`prepare` runs the shared checking,
 reporting and ``.done`` bookkeeping of :mod:`recipes.prepare.runner` on it.
