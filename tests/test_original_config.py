@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from codec import Codec, CodecConfig, json5_lite
+from codec import Codec, CodecConfig
+from codec.compat import json5_lite
 from codec.compat.config import OriginalConfigWarning, infer_from_shapes, resolve_config
 from tests.original_helpers import (
     ASSUMED_CONFIG,
