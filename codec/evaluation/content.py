@@ -102,7 +102,7 @@ def train_probe(train: list[torch.Tensor], targets: list[list[int]], num_symbols
 
 
 @torch.inference_mode()
-def head_per(codec, feats: list[torch.Tensor], refs: list[list[int]], head: CtcHead, upsample: int) -> float:
+def head_per(feats: list[torch.Tensor], refs: list[list[int]], head: CtcHead, upsample: int) -> float:
     """PER of a CTC head (the codec's own or a probe) on ``[D, F]`` features, greedy decoding."""
     hyps = []
     for x in feats:
@@ -137,8 +137,8 @@ def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE
         "train_utterances": len(train.phonemes),
     }
     if own:
-        out["head_per"] = head_per(codec, test.prefix[own], test.phonemes, heads.ctc, content.ctc_upsample)
+        out["head_per"] = head_per(test.prefix[own], test.phonemes, heads.ctc, content.ctc_upsample)
     for k in levels:
         probe = train_probe(train.prefix[k], train.phonemes, len(CTC_SYMBOLS), protocol)
-        out["probe_per"][k] = head_per(codec, test.prefix[k], test.phonemes, probe, protocol.upsample)
+        out["probe_per"][k] = head_per(test.prefix[k], test.phonemes, probe, protocol.upsample)
     return out
