@@ -140,15 +140,12 @@ def _has_content_heads(exp: Path | None, config: str) -> bool:
 
 def _store_done(store: Path) -> bool:
     """A content store whose teacher shards are all written (a rerun of the stage would do nothing)."""
-    import json
-    import math
+    from codec.content.store import INFO_NAME, ContentStore, shard_path
 
-    info = store / "content.json"
-    if not info.is_file():
+    if not (store / INFO_NAME).is_file():
         return False
-    meta = json.loads(info.read_text(encoding="utf-8"))
-    shards = math.ceil(meta["num_utterances"] / meta["shard_size"]) if meta.get("teacher") else 0
-    return len(list((store / "teacher").glob("shard-*.safetensors"))) >= shards
+    info = ContentStore(store).info
+    return not info.teacher or all(shard_path(store, s).is_file() for s in range(info.num_shards))
 
 
 def main(argv: list[str] | None = None) -> int:

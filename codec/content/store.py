@@ -122,9 +122,6 @@ class ContentStore:
                 with safe_open(str(p), "pt") as fh:
                     self._where.update({k: p for k in fh.keys()})
 
-    def has_teacher(self, utt_id: str) -> bool:
-        return utt_id in self._where
-
     def teacher(self, utt_id: str) -> torch.Tensor | None:
         """``[F, Dt]`` float32 teacher features of an utterance, or None when the store has none for it."""
         p = self._where.get(utt_id)
