@@ -103,10 +103,16 @@ class QuantizerConfig:
     dropout_prob: float = 0.5  # probability that a training batch uses quantizer dropout
     dead_code_threshold: float = 0.01  # training: re-init codes whose usage EMA (uses/step) is below this (0 = never)
     usage_decay: float = 0.99  # training: decay of that per-step usage EMA
+    # Mimi's split: the first `split_levels` levels form their own residual stack over the latent, the rest another
+    # over the same latent, and decoding sums all (0 = one residual stack). The first levels then stop being the
+    # coarse approximation every later level refines, so content supervision can shape them freely.
+    split_levels: int = 0
 
     def __post_init__(self) -> None:
         if self.num_codebooks < 1 or self.codebook_size < 2 or self.codebook_dim < 1:
             raise ValueError("quantizer needs num_codebooks >= 1, codebook_size >= 2, codebook_dim >= 1")
+        if not 0 <= self.split_levels < self.num_codebooks:
+            raise ValueError(f"quantizer.split_levels must be in 0..{self.num_codebooks - 1}, got {self.split_levels}")
         bad = [n for n in self.dropout_layers if not 1 <= n <= self.num_codebooks]
         if bad:
             raise ValueError(f"quantizer.dropout_layers {bad} outside 1..{self.num_codebooks}")
@@ -126,10 +132,14 @@ class ContentConfig:
     ctc_channels: int = 192  # width of the CTC head
     ctc_kernel: int = 5  # kernel of its two convolutions over sub-frames (non-causal: a training/alignment head)
     teacher_dim: int = 0  # width of the distilled teacher features (384: Whisper tiny.en encoder); 0 = off
+    teacher_subframes: int = 1  # teacher vectors per frame: 1 = pooled to the frame rate, 10 = Whisper's 50 Hz at 5 Hz
+    head_layers: int = 0  # non-causal Transformer layers over the frames at the start of each head (0 = none)
 
     def __post_init__(self) -> None:
         if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:
             raise ValueError("content needs levels >= 0, ctc_upsample >= 1, ctc_channels >= 1, teacher_dim >= 0")
+        if self.teacher_subframes < 1 or self.head_layers < 0:
+            raise ValueError("content needs teacher_subframes >= 1 and head_layers >= 0")
         if self.ctc_kernel < 1 or self.ctc_kernel % 2 == 0:
             raise ValueError(f"content.ctc_kernel must be odd and positive, got {self.ctc_kernel}")
         if len(set(self.symbols)) != len(self.symbols):

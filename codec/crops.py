@@ -100,12 +100,19 @@ class CropDataset(Dataset):
         gain_jitter_db: float = 0.0,
         content=None,
         hop_length: int = 0,
+        teacher_subframes: int = 1,
     ) -> None:
         self.entries, self.sample_rate, self.crop = entries, sample_rate, crop_samples
         self.loudness_db, self.gain_jitter_db = loudness_db, gain_jitter_db
         self.content, self.hop = content, hop_length  # a ContentStore: items become dicts (see collate_content)
         if content is not None and (hop_length < 1 or crop_samples % hop_length):
             raise ValueError(f"content crops need whole frames: crop {crop_samples}, hop {hop_length}")
+        self.subframes = teacher_subframes  # teacher vectors per frame in the items (pooled from the store's)
+        if content is not None and content.info.teacher_dim and content.info.teacher_per_frame % teacher_subframes:
+            raise ValueError(
+                f"the content store holds {content.info.teacher_per_frame} teacher vectors per frame, which do not "
+                f"pool to {teacher_subframes} (model.content.teacher_subframes must divide it)"
+            )
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -150,13 +157,15 @@ class CropDataset(Dataset):
         whole = start == 0 and total <= self.crop
         ids = self.content.phonemes.get(entry.get("id")) if whole else None
         teacher = self.content.teacher(entry.get("id")) if self.content.info.teacher_dim else None
-        dim = max(1, self.content.info.teacher_dim)
-        feats = torch.zeros(crop_frames, dim)
+        dim, r, s = max(1, self.content.info.teacher_dim), self.content.info.teacher_per_frame, self.subframes
+        feats = torch.zeros(crop_frames * s, dim)
         teacher_frames = 0
         if teacher is not None:
-            part = teacher[first : first + crop_frames]
+            part = teacher[first * r : (first + crop_frames) * r]
+            n = part.shape[0] // r
+            part = part[: n * r].reshape(n * s, r // s, -1).mean(1)  # pool R stored vectors to S per frame
             feats[: part.shape[0]] = part
-            teacher_frames = min(frames, part.shape[0])
+            teacher_frames = min(frames, n) * s
         return {
             "wav": wav,
             "frames": frames,
@@ -167,7 +176,8 @@ class CropDataset(Dataset):
 
 
 def collate_content(items: list[dict]) -> dict:
-    """Batch content items: ``wav [B, 1, S]``, ``frames [B]``, ``teacher [B, F, Dt]``, ``teacher_frames [B]`` and
+    """Batch content items: ``wav [B, 1, S]``, ``frames [B]``, ``teacher [B, F * Ts, Dt]`` (``Ts`` teacher
+    vectors per frame), ``teacher_frames [B]`` (valid teacher vectors) and
     ``phonemes`` (a list of ``[L]`` tensors, empty where the crop is not a whole utterance)."""
     return {
         "wav": torch.stack([it["wav"] for it in items]),

@@ -34,7 +34,7 @@ def espeak_or_skip():
 
 
 class FakeTeacher:
-    """Stands in for Whisper: frame f of an utterance gets the vector (f, mean |x| of the frame, 0, ...)."""
+    """Stands in for Whisper at 50 Hz: teacher step j of an utterance is (j, mean |x| of its 320 samples, 0, ...)."""
 
     def __init__(self, hop_length: int, threads: int = 1) -> None:
         self.hop = hop_length
@@ -42,10 +42,10 @@ class FakeTeacher:
     def features(self, wavs):
         out = []
         for w in wavs:
-            frames = math.ceil(len(w) / self.hop)
-            f = np.zeros((frames, 384), dtype=np.float32)
-            f[:, 0] = np.arange(frames)
-            f[:, 1] = [np.abs(w[i * self.hop : (i + 1) * self.hop]).mean() for i in range(frames)]
+            steps = math.ceil(len(w) / self.hop) * self.hop // 320
+            f = np.zeros((steps, 384), dtype=np.float32)
+            f[:, 0] = np.arange(steps)
+            f[:, 1] = [np.abs(w[i * 320 : (i + 1) * 320]).mean() if i * 320 < len(w) else 0 for i in range(steps)]
             out.append(f)
         return out
 
@@ -102,7 +102,7 @@ def test_content_losses_reach_the_encoder():
     frames = torch.tensor([5, 5])
     loss = ctc_loss(lp, [torch.tensor([3, 4, 5]), torch.tensor([], dtype=torch.long)], frames, 8)
     teacher = torch.randn(2, 5, 384)
-    loss = loss + distill_loss(codec.content.distill(out.prefix.transpose(1, 2)), teacher, torch.tensor([5, 0]))
+    loss = loss + distill_loss(codec.content.teacher_prediction(out.prefix), teacher, torch.tensor([5, 0]))
     loss.backward()
     grad = codec.encoder_transformer.parameters().__next__().grad
     assert torch.isfinite(loss) and loss > 0 and grad is not None and grad.abs().sum() > 0
@@ -119,14 +119,14 @@ def test_greedy_decode_and_error_rate():
     assert error_rate([[1, 2]], [[1, 2, 3]]) == pytest.approx(1 / 3)
 
 
-def test_whisper_teacher_pools_to_the_frame_rate():
+def test_whisper_teacher_gives_50_hz_features_of_whole_frames():
     pytest.importorskip("faster_whisper")
     from codec.content.store import WhisperTeacher
 
     teacher = WhisperTeacher(3200)
     wav = speechlike(1.3).astype(np.float32)
     (feats,) = teacher.features([wav])
-    assert feats.shape == (7, 384) and np.isfinite(feats).all()
+    assert feats.shape == (70, 384) and np.isfinite(feats).all()
     with pytest.raises(ValueError, match="at most 30 s"):
         teacher.features([np.zeros(31 * 16000, dtype=np.float32)])
 
@@ -136,7 +136,8 @@ def test_content_store_builds_resumes_and_reads(store, corpus, tmp_path, monkeyp
     assert cs.info.symbols == CTC_SYMBOLS and cs.info.teacher_dim == 384 and cs.info.num_shards == 2
     assert all(cs.phonemes[f"u{i}"] for i in range(4))
     t = cs.teacher("u3")
-    assert t.shape == (math.ceil(2.3 * 5), 384) and t[:, 0].tolist() == list(range(t.shape[0]))
+    assert cs.info.teacher_per_frame == 10
+    assert t.shape == (math.ceil(2.3 * 5) * 10, 384) and t[:, 0].tolist() == list(range(t.shape[0]))
     shard = store / "teacher" / "shard-00001.safetensors"
     before = shard.stat().st_mtime_ns
     shard0 = store / "teacher" / "shard-00000.safetensors"
@@ -145,6 +146,32 @@ def test_content_store_builds_resumes_and_reads(store, corpus, tmp_path, monkeyp
     assert shard0.is_file() and shard.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="another manifest or plan"):
         build_content_store(corpus, store, shard_size=2, progress=False)
+
+
+@pytest.mark.parametrize("subframes", [1, 2, 10])
+def test_crops_pool_the_teacher_to_the_asked_subframes(store, corpus, subframes):
+    from codec.crops import CropDataset, read_manifest_entries
+
+    entries = read_manifest_entries(str(corpus))
+    ds = CropDataset(entries, 16000, 3 * 3200, content=ContentStore(store), hop_length=3200, teacher_subframes=subframes)
+    item = ds[(3, 7)]  # u3: 2.3 s = 12 frames, so the 3-frame crop starts on a frame boundary inside it
+    group = 10 // subframes  # stored steps per pooled vector; stored step j carries j in dimension 0
+    start = item["teacher"][0, 0].item() - (group - 1) / 2  # the crop's first stored step
+    assert start % 10 == 0 and item["teacher_frames"] == 3 * subframes
+    expected = [start + k * group + (group - 1) / 2 for k in range(3 * subframes)]
+    assert item["teacher"][:, 0].tolist() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="do not pool"):
+        CropDataset(entries, 16000, 3 * 3200, content=ContentStore(store), hop_length=3200, teacher_subframes=3)
+
+
+def test_subframe_heads_predict_the_teacher_steps():
+    codec = Codec(tiny_config(*CONTENT, "content.teacher_subframes=10", "content.head_layers=1")).train()
+    out = codec.quantizer(codec.encode_latent(torch.randn(2, 1, 6400)), prefix_layers=4)
+    pred = codec.content.teacher_prediction(out.prefix)
+    assert pred.shape == (2, out.prefix.shape[-1] * 10, 384)
+    assert codec.content.ctc(out.prefix).shape[1] == out.prefix.shape[-1] * codec.config.content.ctc_upsample
+    pred.pow(2).mean().backward()
+    assert next(codec.encoder.parameters()).grad.abs().sum() > 0
 
 
 def test_content_store_cli_bad_inputs(tmp_path, capsys):
@@ -160,11 +187,12 @@ def test_content_store_cli_bad_inputs(tmp_path, capsys):
     assert "not a content store" in capsys.readouterr().err
 
 
-def test_training_with_content_heads(store, corpus, tmp_path):
+@pytest.mark.parametrize("heads", [[], ["content.teacher_subframes=10", "content.head_layers=1"]])
+def test_training_with_content_heads(store, corpus, tmp_path, heads):
     from codec.train import CodecTrainer, prepare_experiment
     from codec.train_config import load_experiment_config
 
-    sets = [f"model.{c}" for c in CONTENT] + [
+    sets = [f"model.{c}" for c in CONTENT + heads] + [
         "train.batch_size=2",
         "train.crop_seconds=1.2",
         "train.num_workers=0",
@@ -188,7 +216,7 @@ def test_training_with_content_heads(store, corpus, tmp_path):
     assert any(float(r["ctc"]) > 0 for r in rows)  # the utterances up to 1.2 s fit whole: CTC targets
     evals = list(csv.DictReader((out / "eval.csv").open()))
     assert len(evals) == 2 and all(float(r["mel_distance_4"]) > 0 for r in evals)
-    plain = load_experiment_config(str(TINY), None, sets[len(CONTENT) :])
+    plain = load_experiment_config(str(TINY), None, sets[len(CONTENT + heads) :])
     with pytest.raises(ValueError, match="no content heads"):
         CodecTrainer(plain, str(corpus), None, str(tmp_path / "y"), True, str(store))
 
@@ -241,3 +269,38 @@ def test_probe_scores_any_codec(corpus):
     assert all(0 <= v for v in [got["head_per"], *got["probe_per"].values()])
     plain = content_scores(Codec(tiny_config()).eval(), utts, utts, ProbeProtocol(levels=(1,), steps=2), False)
     assert plain["head_per"] is None and 1 in plain["probe_per"]
+
+
+def test_split_quantizer_restarts_the_residual_and_decodes_as_a_sum():
+    torch.manual_seed(0)
+    codec = Codec(tiny_config("quantizer.split_levels=2")).eval()
+    q = codec.quantizer
+    z = codec.encode_latent(torch.randn(1, 1, 6400))
+    codes = q.encode(z)
+    # level 2 quantizes the latent itself, as level 0 of a stack of its own would
+    first = q.layers[2].lookup(q.layers[2].in_proj(z.transpose(1, 2)))
+    assert torch.equal(codes[:, 2], first)
+    out = q(z)
+    assert torch.equal(out.codes, codes)
+    assert torch.allclose(out.quantized, q.decode(codes), atol=1e-5)
+    plain = Codec(tiny_config()).eval()
+    plain.load_state_dict(codec.state_dict())
+    assert not torch.equal(plain.quantizer.encode(z)[:, 2], codes[:, 2])  # the one-stack quantizer differs
+    with pytest.raises(ValueError, match="split_levels"):
+        tiny_config(f"quantizer.split_levels={codec.num_codebooks}")
+
+
+def test_init_from_a_one_stack_codec_shifts_its_levels_behind_the_split(tiny_release):
+    from codec.content.train import init_weights_from
+
+    model = Codec(tiny_config("quantizer.split_levels=2"))
+    msg = init_weights_from(model, None, tiny_release)
+    ref = Codec.from_pretrained(tiny_release).eval()
+    assert "split" in msg
+    assert torch.equal(model.quantizer.layers[2].codebook.weight, ref.quantizer.layers[0].codebook.weight)
+    model.eval()
+    wav = torch.randn(1, 1, 6400)
+    z = ref.encode_latent(wav)
+    n = model.num_codebooks - 2
+    # the new first stack adds nothing yet: all levels decode like the source's first Q - 2
+    assert torch.allclose(model.quantizer.decode(model.quantizer.encode(z)), ref.quantizer.decode(ref.quantizer.encode(z, n)), atol=1e-5)

@@ -4,9 +4,12 @@ Layout of a store directory (``ucodec content-store MANIFEST OUT``)::
 
     OUT/content.json             plan: manifest SHA-256, shard size, teacher name/width, frame rate, CTC symbols
     OUT/phonemes.jsonl           {"id", "ids"} per utterance: CTC symbol ids (:mod:`codec.content.phonemes`)
-    OUT/teacher/shard-NNNNN.safetensors   per utterance id a ``[F, Dt]`` fp16 tensor: teacher features pooled to the
-                                 codec frame rate (frame f = mean of the teacher frames inside samples
-                                 ``[f * hop, (f + 1) * hop)``: non-causal average pooling)
+    OUT/teacher/shard-NNNNN.safetensors   per utterance id a ``[F * R, Dt]`` fp16 tensor: the teacher's own frames
+                                 (``R = hop_length / teacher_hop``, 10 for Whisper at 5 Hz), cut or zero-padded
+                                 to the utterance's ``F`` whole codec frames. Training pools them to the sub-frame
+                                 rate it asks for (``model.content.teacher_subframes``: 1 = one mean per frame, a
+                                 non-causal average pool). Stores built before ``teacher_hop`` existed hold one
+                                 pooled vector per frame (``R = 1``).
 
 The teacher is the Whisper tiny.en encoder shipped offline with the ``[eval]`` extra (384-d at 50 Hz). Each
 utterance is encoded on its own, cut to whole codec frames and not padded to Whisper's 30 s window: measured on the
@@ -52,10 +55,16 @@ class ContentInfo:
     teacher: str | None  # "whisper-tiny.en" or None (phonemes only)
     teacher_dim: int
     symbols: tuple[str, ...]
+    teacher_hop: int = 0  # samples per stored teacher vector (320: Whisper's 50 Hz); 0 = older stores, = hop_length
 
     @property
     def num_shards(self) -> int:
         return math.ceil(self.num_utterances / self.shard_size)
+
+    @property
+    def teacher_per_frame(self) -> int:
+        """Stored teacher vectors per codec frame (``R``)."""
+        return self.hop_length // self.teacher_hop if self.teacher_hop else 1
 
 
 def shard_path(root: Path, shard: int) -> Path:
@@ -63,7 +72,7 @@ def shard_path(root: Path, shard: int) -> Path:
 
 
 class WhisperTeacher:
-    """Whisper tiny.en encoder features pooled to a codec's frame rate (inference only, CPU, one thread)."""
+    """Whisper tiny.en encoder features cut to a codec's whole frames (inference only, CPU, one thread)."""
 
     def __init__(self, hop_length: int, threads: int = 1) -> None:
         from codec.evaluation.asr import bundled_whisper_dir
@@ -77,7 +86,7 @@ class WhisperTeacher:
         self.model = fw.WhisperModel(str(bundled_whisper_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
 
     def features(self, wavs: list[np.ndarray]) -> list[np.ndarray]:
-        """Per utterance (16 kHz, ``[T]``) its ``[ceil(T / hop), 384]`` encoder features, average-pooled per frame.
+        """Per utterance (16 kHz, ``[T]``) its ``[ceil(T / hop) * hop / 320, 384]`` encoder features (50 Hz).
 
         Raises:
             ValueError: an utterance longer than Whisper's 30 s window.
@@ -92,7 +101,7 @@ class WhisperTeacher:
             mel = self.model.feature_extractor(audio)[:, : frames * self.hop // (WHISPER_HOP // 2)]
             enc = np.asarray(self.model.encode(mel[None]))[0]  # [frames * pool, 384] at 50 Hz
             enc = np.pad(enc, ((0, max(0, frames * self.pool - len(enc))), (0, 0)))[: frames * self.pool]
-            out.append(enc.reshape(frames, self.pool, -1).mean(axis=1))
+            out.append(enc)
         return out
 
 
@@ -210,6 +219,7 @@ def build_content_store(
         teacher=WHISPER if teacher else None,
         teacher_dim=WHISPER_DIM if teacher else 0,
         symbols=CTC_SYMBOLS,
+        teacher_hop=WHISPER_HOP if teacher else 0,
     )
     root = Path(out)
     with store_lock(root):

@@ -42,6 +42,11 @@ def open_content_store(cfg, content_dir: str | os.PathLike | None):
             f"{content_dir}: teacher features are {info.teacher_dim}-d, model.content.teacher_dim is "
             f"{content.teacher_dim} (a store built with --no-teacher has none)"
         )
+    if content.teacher_dim and info.teacher_per_frame % content.teacher_subframes:
+        raise ValueError(
+            f"{content_dir}: holds {info.teacher_per_frame} teacher vector(s) per frame, which do not pool to "
+            f"model.content.teacher_subframes={content.teacher_subframes} (rebuild the store with content-store)"
+        )
     if info.hop_length != cfg.model.hop_length:
         hop = cfg.model.hop_length
         raise ValueError(f"{content_dir}: built for a {info.hop_length}-sample hop, the model's is {hop}")
@@ -63,7 +68,7 @@ def content_losses(heads: ContentHeads, prefix: torch.Tensor, batch: dict) -> di
     if heads.ctc is not None:
         out["ctc"] = ctc_loss(heads.ctc(prefix), batch["phonemes"], batch["frames"], heads.cfg.ctc_upsample)
     if heads.distill is not None:
-        pred = heads.distill(prefix.transpose(1, 2))  # [B, F, Dt]
+        pred = heads.teacher_prediction(prefix)  # [B, F * Ts, Dt]
         out["distill"] = distill_loss(pred, batch["teacher"], batch["teacher_frames"])
     return out
 
@@ -90,14 +95,19 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
         from codec.config import FORMAT_VERSION
         from codec.release import load_release
 
-        state = load_release(path, "codec", FORMAT_VERSION).state_dict
+        release = load_release(path, "codec", FORMAT_VERSION)
+        state, source_split = release.state_dict, _split_levels(release.config)
     elif path.is_file():
         from codec.training.experiment import load_checkpoint
 
         ckpt = load_checkpoint(path)
         state, disc_state = ckpt["model"], ckpt.get("disc")
+        source_split = _split_levels((ckpt.get("config") or {}).get("model", {}))
     else:
         raise FileNotFoundError(f"--init-from: {path} is neither a codec release directory nor a checkpoint")
+    split = model.config.quantizer.split_levels
+    if split and not source_split:
+        state = _shift_levels(state, split, model.config.quantizer.num_codebooks)
     own = model.state_dict()
     copied = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not copied:
@@ -106,4 +116,34 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     new = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in own if k not in copied})
     if disc is not None and disc_state is not None:
         disc.load_state_dict(disc_state)
+    if split and not source_split:
+        with torch.no_grad():  # the new first stack adds nothing yet: the warm start decodes as its source did
+            for layer in model.quantizer.layers[:split]:
+                for name, param in layer.out_proj.named_parameters():  # weight norm: zero the gain, not v
+                    if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
+                        param.zero_()
+        shifted = f"quantizer.layers.0-{split - 1} (split; the source's levels 1-{len(model.quantizer.layers) - split} follow)"
+        new = [n for n in new if n != "quantizer.layers"] + [shifted]
     return f"initialised {len(copied)} of {len(own)} tensors from {path}; new: {', '.join(new) or 'none'}"
+
+
+def _split_levels(model_config) -> int:
+    """``quantizer.split_levels`` of a model config (a dataclass or its dict form); 0 when absent."""
+    if isinstance(model_config, dict):
+        return int((model_config.get("quantizer") or {}).get("split_levels", 0))
+    return int(getattr(getattr(model_config, "quantizer", None), "split_levels", 0))
+
+
+def _shift_levels(state: dict, split: int, num_codebooks: int) -> dict:
+    """A one-stack source's level ``i`` becomes level ``split + i`` (the ones past ``num_codebooks`` are dropped),
+    so its stack over the latent continues as the split model's second stack and the first ``split`` start fresh."""
+    prefix = "quantizer.layers."
+    out = {}
+    for key, value in state.items():
+        if not key.startswith(prefix):
+            out[key] = value
+            continue
+        index, rest = key[len(prefix) :].split(".", 1)
+        if int(index) + split < num_codebooks:
+            out[f"{prefix}{int(index) + split}.{rest}"] = value
+    return out

@@ -4,11 +4,14 @@ Both read ``prefix [B, D, F]``, the sum of the first ``ContentConfig.levels`` qu
 so their gradients reach the encoder and those levels' projections). They exist to put the words into few levels:
 a language model on the codes then needs to predict only those levels right to be intelligible.
 
-- CTC head: a linear map turns each 5 Hz frame into ``ctc_upsample`` sub-frames (40 Hz by default, enough for
-  English's 12-15 phones a second), two small non-causal convolutions, then phoneme logits with blank = 0. Its
-  posteriors also give forced alignments (:mod:`codec.content.aligner`).
-- Distillation: a linear projection onto teacher features pooled to the frame rate (e.g. the Whisper tiny.en
-  encoder, 384-d), trained with cosine distance on the frames inside the utterance.
+- CTC head: optionally a few non-causal Transformer layers over the frames (``head_layers``), then a linear map
+  turns each 5 Hz frame into ``ctc_upsample`` sub-frames (40 Hz by default, enough for English's 12-15 phones a
+  second), two small non-causal convolutions, then phoneme logits with blank = 0. Its posteriors also give forced
+  alignments (:mod:`codec.content.aligner`).
+- Distillation: teacher features (e.g. the Whisper tiny.en encoder, 384-d) predicted from the prefix with cosine
+  distance on the frames inside the utterance: one pooled vector per frame through a linear projection, or
+  ``teacher_subframes`` vectors per frame (10 = Whisper's own 50 Hz) through the same sub-frame head as CTC. Pooling
+  a 200 ms frame to one vector averages its phones away; the sub-frame targets keep their order.
 """
 
 from __future__ import annotations
@@ -23,34 +26,78 @@ from codec.evaluation.wer import edit_distance
 BLANK = 0
 
 
-class CtcHead(nn.Module):
-    """``[B, D, F]`` frames → ``[B, F * U, V + 1]`` log-probabilities (blank 0, then the ``V`` symbols)."""
+class SubframeHead(nn.Module):
+    """``[B, D, F]`` frames → ``[B, F * U, out_dim]``: each frame becomes ``U`` sub-frames.
 
-    def __init__(self, dim: int, cfg: ContentConfig) -> None:
+    Optionally ``context_layers`` non-causal Transformer layers first mix the frames (a frame alone holds ~3
+    phones' worth of a 200 ms window; its neighbours tell where they start and end), then a linear map expands every
+    frame into ``U`` sub-frames of ``channels``, two convolutions over the sub-frames refine them (residual), and a
+    linear layer after a LayerNorm gives the outputs.
+    """
+
+    def __init__(self, dim: int, upsample: int, channels: int, kernel: int, out_dim: int, context_layers: int = 0):
         super().__init__()
-        c, self.upsample = cfg.ctc_channels, cfg.ctc_upsample
-        self.expand = nn.Linear(dim, c * self.upsample)
-        pad = cfg.ctc_kernel // 2
-        self.conv1 = nn.Conv1d(c, c, cfg.ctc_kernel, padding=pad)
-        self.conv2 = nn.Conv1d(c, c, cfg.ctc_kernel, padding=pad)
-        self.norm = nn.LayerNorm(c)
-        self.out = nn.Linear(c, len(cfg.symbols) + 1)
+        self.upsample = upsample
+        self.context = None
+        if context_layers:
+            layer = nn.TransformerEncoderLayer(
+                dim, nhead=4, dim_feedforward=2 * dim, dropout=0.0, batch_first=True, norm_first=True
+            )
+            self.context = nn.TransformerEncoder(layer, context_layers, enable_nested_tensor=False)
+        self.expand = nn.Linear(dim, channels * upsample)
+        pad = kernel // 2
+        self.conv1 = nn.Conv1d(channels, channels, kernel, padding=pad)
+        self.conv2 = nn.Conv1d(channels, channels, kernel, padding=pad)
+        self.norm = nn.LayerNorm(channels)
+        self.out = nn.Linear(channels, out_dim)
 
     def forward(self, prefix: torch.Tensor) -> torch.Tensor:
         b, _, f = prefix.shape
-        x = self.expand(prefix.transpose(1, 2)).reshape(b, f * self.upsample, -1).transpose(1, 2)  # [B, C, F*U]
+        x = prefix.transpose(1, 2)  # [B, F, D]
+        if self.context is not None:
+            x = self.context(x)
+        x = self.expand(x).reshape(b, f * self.upsample, -1).transpose(1, 2)  # [B, C, F*U]
         x = x + self.conv2(F.gelu(self.conv1(F.gelu(x))))
-        return self.out(self.norm(x.transpose(1, 2))).log_softmax(-1)
+        return self.out(self.norm(x.transpose(1, 2)))
+
+
+class CtcHead(SubframeHead):
+    """``[B, D, F]`` frames → ``[B, F * U, V + 1]`` log-probabilities (blank 0, then the ``V`` symbols)."""
+
+    def __init__(self, dim: int, cfg: ContentConfig) -> None:
+        super().__init__(
+            dim, cfg.ctc_upsample, cfg.ctc_channels, cfg.ctc_kernel, len(cfg.symbols) + 1, cfg.head_layers
+        )
+
+    def forward(self, prefix: torch.Tensor) -> torch.Tensor:
+        return super().forward(prefix).log_softmax(-1)
 
 
 class ContentHeads(nn.Module):
-    """The heads a :class:`ContentConfig` asks for (``ctc`` and/or ``distill``; either may be None)."""
+    """The heads a :class:`ContentConfig` asks for (``ctc`` and/or ``distill``; either may be None).
+
+    The distillation head is a plain linear map when it predicts one teacher vector per frame without context
+    (``teacher_subframes`` 1, ``head_layers`` 0), else a :class:`SubframeHead`.
+    """
 
     def __init__(self, dim: int, cfg: ContentConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.ctc = CtcHead(dim, cfg) if cfg.symbols else None
-        self.distill = nn.Linear(dim, cfg.teacher_dim) if cfg.teacher_dim else None
+        self.distill: nn.Module | None = None
+        if cfg.teacher_dim and cfg.teacher_subframes == 1 and not cfg.head_layers:
+            self.distill = nn.Linear(dim, cfg.teacher_dim)
+        elif cfg.teacher_dim:
+            s = cfg.teacher_subframes
+            self.distill = SubframeHead(dim, s, cfg.ctc_channels, cfg.ctc_kernel, cfg.teacher_dim, cfg.head_layers)
+
+    def teacher_prediction(self, prefix: torch.Tensor) -> torch.Tensor:
+        """``prefix [B, D, F]`` → predicted teacher features ``[B, F * teacher_subframes, Dt]``."""
+        if self.distill is None:
+            raise ValueError("this codec has no distillation head (model.content.teacher_dim is 0)")
+        if isinstance(self.distill, nn.Linear):
+            return self.distill(prefix.transpose(1, 2))
+        return self.distill(prefix)
 
 
 def ctc_loss(log_probs: torch.Tensor, targets: list[torch.Tensor], frames: torch.Tensor, upsample: int) -> torch.Tensor:
@@ -80,9 +127,9 @@ def distill_loss(pred: torch.Tensor, teacher: torch.Tensor, frames: torch.Tensor
     """Mean cosine distance ``1 - cos`` over valid frames.
 
     Args:
-        pred: ``[B, F, Dt]`` projected prefix.
-        teacher: ``[B, F, Dt]`` teacher features at the frame rate.
-        frames: ``[B]`` valid frames per item (0 = no teacher for that item).
+        pred: ``[B, T, Dt]`` predicted teacher features (``T`` = frames x teacher sub-frames).
+        teacher: ``[B, T, Dt]`` teacher features.
+        frames: ``[B]`` valid steps of ``T`` per item (0 = no teacher for that item).
     """
     mask = torch.arange(pred.shape[1], device=pred.device)[None] < frames.to(pred.device)[:, None]  # [B, F]
     if not mask.any():

@@ -5,6 +5,10 @@ with the highest cosine similarity to ``e`` (both L2-normalised); the quantised 
 passed straight-through to ``e``'s gradient and projected back with ``out_proj``; the next layer quantises
 ``r - out_proj(q)``. Decoding from codes sums ``out_proj(codebook[code])`` over layers.
 
+With ``split_levels = S`` > 0 (Mimi's split) the residual restarts from the latent at layer ``S``: layers
+``0..S-1`` and ``S..Q-1`` are two residual stacks over the same latent, summed. Decoding is unchanged (a sum over
+layers), so codes, releases and the streaming decoder do not care which quantizer made them.
+
 Training extras: commitment/codebook losses, per-sample quantizer dropout (a random prefix of layers, so one model
 serves several bitrates), and usage counts that :meth:`FactorizedRVQ.reinit_dead_codes` uses to revive codes that
 the batch never picked.
@@ -90,7 +94,9 @@ class FactorizedRVQ(nn.Module):
         n = self._check_layers(num_codebooks)
         residual = z.transpose(1, 2)
         codes = []
-        for layer in self.layers[:n]:
+        for qi, layer in enumerate(self.layers[:n]):
+            if qi and qi == self.cfg.split_levels:
+                residual = z.transpose(1, 2)
             idx = layer.lookup(layer.in_proj(residual))
             residual = residual - layer.decode(idx)
             codes.append(idx)
@@ -120,6 +126,8 @@ class FactorizedRVQ(nn.Module):
         codes = []
         prefix = None
         for qi, layer in enumerate(self.layers):
+            if qi and qi == self.cfg.split_levels:  # the second stack starts again from the latent
+                residual = z.transpose(1, 2)
             e = layer.in_proj(residual)  # [B, F, cd]
             idx = layer.lookup(e)
             c = layer.codebook(idx)
