@@ -134,6 +134,7 @@ class ContentConfig:
     teacher_dim: int = 0  # width of the distilled teacher features (384: Whisper tiny.en encoder); 0 = off
     teacher_subframes: int = 1  # teacher vectors per frame: 1 = pooled to the frame rate, 10 = Whisper's 50 Hz at 5 Hz
     head_layers: int = 0  # non-causal Transformer layers over the frames at the start of each head (0 = none)
+    ctc_detach: bool = False  # train the CTC head on a stop-gradient prefix: a reader (for align), not a teacher
 
     def __post_init__(self) -> None:
         if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:

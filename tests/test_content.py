@@ -304,3 +304,16 @@ def test_init_from_a_one_stack_codec_shifts_its_levels_behind_the_split(tiny_rel
     n = model.num_codebooks - 2
     # the new first stack adds nothing yet: all levels decode like the source's first Q - 2
     assert torch.allclose(model.quantizer.decode(model.quantizer.encode(z)), ref.quantizer.decode(ref.quantizer.encode(z, n)), atol=1e-5)
+
+
+def test_a_detached_ctc_head_learns_without_shaping_the_codec():
+    from codec.content.train import content_losses
+
+    codec = Codec(tiny_config(*CONTENT, "content.ctc_detach=true")).train()
+    out = codec.quantizer(codec.encode_latent(torch.randn(1, 1, 6400)), prefix_layers=4)
+    f = out.prefix.shape[-1]
+    batch = {"phonemes": [torch.tensor([3, 5, 7])], "frames": torch.tensor([f])}
+    no_teacher = {"teacher": torch.zeros(1, f, 384), "teacher_frames": torch.tensor([0])}
+    content_losses(codec.content, out.prefix, {**batch, **no_teacher})["ctc"].backward()
+    assert next(codec.content.ctc.parameters()).grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in codec.encoder.parameters())

@@ -66,7 +66,8 @@ def content_losses(heads: ContentHeads, prefix: torch.Tensor, batch: dict) -> di
     zero = prefix.sum() * 0.0
     out = {"ctc": zero, "distill": zero}
     if heads.ctc is not None:
-        out["ctc"] = ctc_loss(heads.ctc(prefix), batch["phonemes"], batch["frames"], heads.cfg.ctc_upsample)
+        read = prefix.detach() if heads.cfg.ctc_detach else prefix  # detached: the head learns, the codec does not
+        out["ctc"] = ctc_loss(heads.ctc(read), batch["phonemes"], batch["frames"], heads.cfg.ctc_upsample)
     if heads.distill is not None:
         pred = heads.teacher_prediction(prefix)  # [B, F * Ts, Dt]
         out["distill"] = distill_loss(pred, batch["teacher"], batch["teacher_frames"])
