@@ -274,7 +274,13 @@ class CodecTrainer:
         mc = self.cfg.model
         crop = crop_samples(t.crop_seconds, mc.sample_rate, mc.hop_length)
         dataset = CropDataset(
-            self.entries, mc.sample_rate, crop, t.loudness_db, t.gain_jitter_db, self.content, mc.hop_length,
+            self.entries,
+            mc.sample_rate,
+            crop,
+            t.loudness_db,
+            t.gain_jitter_db,
+            self.content,
+            mc.hop_length,
             mc.content.teacher_subframes,
         )
         sampler = CropSampler(

@@ -153,7 +153,9 @@ def test_crops_pool_the_teacher_to_the_asked_subframes(store, corpus, subframes)
     from codec.crops import CropDataset, read_manifest_entries
 
     entries = read_manifest_entries(str(corpus))
-    ds = CropDataset(entries, 16000, 3 * 3200, content=ContentStore(store), hop_length=3200, teacher_subframes=subframes)
+    ds = CropDataset(
+        entries, 16000, 3 * 3200, content=ContentStore(store), hop_length=3200, teacher_subframes=subframes
+    )
     item = ds[(3, 7)]  # u3: 2.3 s = 12 frames, so the 3-frame crop starts on a frame boundary inside it
     group = 10 // subframes  # stored steps per pooled vector; stored step j carries j in dimension 0
     start = item["teacher"][0, 0].item() - (group - 1) / 2  # the crop's first stored step
@@ -303,7 +305,9 @@ def test_init_from_a_one_stack_codec_shifts_its_levels_behind_the_split(tiny_rel
     z = ref.encode_latent(wav)
     n = model.num_codebooks - 2
     # the new first stack adds nothing yet: all levels decode like the source's first Q - 2
-    assert torch.allclose(model.quantizer.decode(model.quantizer.encode(z)), ref.quantizer.decode(ref.quantizer.encode(z, n)), atol=1e-5)
+    assert torch.allclose(
+        model.quantizer.decode(model.quantizer.encode(z)), ref.quantizer.decode(ref.quantizer.encode(z, n)), atol=1e-5
+    )
 
 
 def test_a_detached_ctc_head_learns_without_shaping_the_codec():

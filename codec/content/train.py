@@ -123,7 +123,8 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
                 for name, param in layer.out_proj.named_parameters():  # weight norm: zero the gain, not v
                     if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
                         param.zero_()
-        shifted = f"quantizer.layers.0-{split - 1} (split; the source's levels 1-{len(model.quantizer.layers) - split} follow)"
+        kept = len(model.quantizer.layers) - split
+        shifted = f"quantizer.layers.0-{split - 1} (split; the source's levels 1-{kept} follow)"
         new = [n for n in new if n != "quantizer.layers"] + [shifted]
     return f"initialised {len(copied)} of {len(own)} tensors from {path}; new: {', '.join(new) or 'none'}"
 

@@ -65,9 +65,7 @@ class CtcHead(SubframeHead):
     """``[B, D, F]`` frames → ``[B, F * U, V + 1]`` log-probabilities (blank 0, then the ``V`` symbols)."""
 
     def __init__(self, dim: int, cfg: ContentConfig) -> None:
-        super().__init__(
-            dim, cfg.ctc_upsample, cfg.ctc_channels, cfg.ctc_kernel, len(cfg.symbols) + 1, cfg.head_layers
-        )
+        super().__init__(dim, cfg.ctc_upsample, cfg.ctc_channels, cfg.ctc_kernel, len(cfg.symbols) + 1, cfg.head_layers)
 
     def forward(self, prefix: torch.Tensor) -> torch.Tensor:
         return super().forward(prefix).log_softmax(-1)
