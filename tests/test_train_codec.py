@@ -240,3 +240,15 @@ def test_resumes_a_run_made_before_the_package_move(manifest, tmp_path):
     assert load_checkpoint(list_checkpoints(exp)[-1])["step"] == 3
     assert main(["export", str(exp), str(tmp_path / "rel")]) == 0
     assert Codec.from_pretrained(str(tmp_path / "rel")).num_codebooks > 0
+
+
+def test_append_csv_keeps_an_existing_files_columns(tmp_path):
+    from codec.training.experiment import append_csv
+
+    path = tmp_path / "metrics.csv"
+    append_csv(path, {"step": 1, "loss": 2.0}, ("step", "loss"))
+    append_csv(path, {"step": 2, "loss": 1.5, "acc_lo": 0.3}, ("step", "loss", "acc_lo"))  # a newer version resumes
+    assert path.read_text().splitlines() == ["step,loss", "1,2.0", "2,1.5"]
+    fresh = tmp_path / "new.csv"
+    append_csv(fresh, {"step": 2, "loss": 1.5, "acc_lo": 0.3}, ("step", "loss", "acc_lo"))
+    assert fresh.read_text().splitlines()[0] == "step,loss,acc_lo"

@@ -116,6 +116,27 @@ def test_first_layer_loss_weight_counts_layer_zero_more():
         tiny_config("first_layer_loss_weight=0")
 
 
+def test_content_levels_weigh_their_loss_and_band_the_metrics():
+    torch.manual_seed(0)
+    model = TTSModel(tiny_config("content_levels=2", "content_loss_weight=3.0", "first_layer_loss_weight=2.0"))
+    cfg = model.config
+    assert cfg.level_weights == (6.0, 3.0) + (1.0,) * (Q - 2)
+    assert cfg.level_bands["lo"] == (0, 2) and cfg.level_bands["mid"][0] == 2
+    batch = collate([([5, 6, 7], codes(2, 1), codes(5, 2)), ([8, 9], None, codes(3, 3))], end_id=V)
+    out = model(batch)
+    counts = (out.targets != IGNORE_INDEX).sum(0).float()
+    weights = torch.tensor(cfg.level_weights)
+    expected = (out.layer_loss * counts * weights).sum() / (counts * weights).sum()
+    assert_close(out.loss, expected + 0.1 * out.text_loss)
+    assert torch.equal(out.layer_count, counts)
+    hits = ((out.logits.argmax(-1) == out.targets) & (out.targets != IGNORE_INDEX)).sum(0).float()
+    assert torch.equal(out.layer_hits, hits)
+    with pytest.raises(ValueError, match="content_levels"):
+        tiny_config(f"content_levels={Q + 1}")
+    with pytest.raises(ValueError, match="content_loss_weight"):
+        tiny_config("content_levels=1", "content_loss_weight=0")
+
+
 def test_cache_mask_directly():
     valid = torch.tensor([[False, True, True, True], [True, True, True, True]])
     mask = Transformer._cache_mask(valid, start=0, s=4, device=valid.device)[:, 0]

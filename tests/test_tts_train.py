@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -159,9 +160,14 @@ def test_resume_is_exact(store, tiny_release, straight, tmp_path):
 
 def test_dev_loss_and_samples_are_recorded(straight):
     rows = (straight.exp / "eval.csv").read_text().splitlines()
-    assert rows[0] == "step,dev_loss,dev_speech,dev_layer0,dev_acc0,samples_wer,samples_end"
+    bands = ",".join(f"dev_{k}_{b}" for k in ("loss", "acc") for b in ("lo", "mid", "hi"))
+    assert rows[0] == "step,dev_loss,dev_speech,dev_layer0,dev_acc0,samples_wer,samples_end," + bands
     assert [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
     assert all(float(r.split(",")[1]) > 0 for r in rows[1:])
+    for row in csv.DictReader((straight.exp / "eval.csv").open()):  # the bands cut the layers into three parts
+        assert float(row["dev_loss_lo"]) > 0 and 0 <= float(row["dev_acc_lo"]) <= 1
+    train_rows = list(csv.DictReader((straight.exp / "metrics.csv").open()))
+    assert all(float(r["loss_lo"]) > 0 and 0 <= float(r["acc_hi"]) <= 1 for r in train_rows)
     for step in (2, 4):
         assert len(list((straight.exp / "samples" / f"step_{step:07d}").glob("*.wav"))) == 1
 

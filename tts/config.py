@@ -120,6 +120,10 @@ class TTSConfig(ConfigMixin):
     )
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
     first_layer_loss_weight: float = 1.0  # weight of RVQ layer 0 (and END) against each finer layer (eval tts-oracle)
+    # The codec's content levels (its model.content.levels): their loss counts content_loss_weight times each finer
+    # level's (times first_layer_loss_weight for layer 0), and the metrics report levels 1..K, K+1..16, 17..Q apart.
+    content_levels: int = 0  # 0 = the codec has none (the metrics' first band is then levels 1..4)
+    content_loss_weight: float = 1.0
     # RoPE positions: 0 = one per token; s > 0 = aligned (frames s symbols apart on the text's axis, item_positions)
     frame_position_stride: float = 0.0
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
@@ -134,6 +138,11 @@ class TTSConfig(ConfigMixin):
             raise ValueError(f"text_loss_weight must be >= 0, got {self.text_loss_weight}")
         if not self.first_layer_loss_weight > 0:
             raise ValueError(f"first_layer_loss_weight must be > 0, got {self.first_layer_loss_weight}")
+        if not 0 <= self.content_levels <= self.num_codebooks or not self.content_loss_weight > 0:
+            raise ValueError(
+                f"content_levels must be in 0..{self.num_codebooks} and content_loss_weight > 0, got "
+                f"{self.content_levels} and {self.content_loss_weight}"
+            )
         if self.frame_position_stride < 0:
             raise ValueError(f"frame_position_stride must be >= 0 (0 = off), got {self.frame_position_stride}")
 
@@ -157,6 +166,22 @@ class TTSConfig(ConfigMixin):
     @property
     def tokens_per_second(self) -> float:
         return self.num_codebooks * self.frame_rate
+
+    @property
+    def level_weights(self) -> tuple[float, ...]:
+        """Loss weight of each RVQ layer (``[Q]``): content levels and layer 0 as configured, the rest 1."""
+        w = [self.content_loss_weight if q < self.content_levels else 1.0 for q in range(self.num_codebooks)]
+        w[0] *= self.first_layer_loss_weight
+        return tuple(w)
+
+    @property
+    def level_bands(self) -> dict[str, tuple[int, int]]:
+        """The metrics' layer bands ``{"lo", "mid", "hi"}`` as ``[start, end)``: 1..K, K+1..16 and 17..Q (1-based;
+        K = ``content_levels`` or 4), cut to ``Q``; a band may be empty."""
+        q = self.num_codebooks
+        k = min(self.content_levels or 4, q)
+        mid = max(k, min(16, q))
+        return {"lo": (0, k), "mid": (k, mid), "hi": (mid, q)}
 
 
 def per_layer(value: float | int | tuple, num_codebooks: int, name: str) -> tuple:

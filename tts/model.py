@@ -30,10 +30,11 @@ class LMOutput:
 
     Attributes:
         loss: scalar ``weighted speech loss + text_loss_weight * text_loss`` (what the trainer minimises); the
-            weighted speech loss counts layer 0's tokens ``first_layer_loss_weight`` times.
+            weighted speech loss counts each layer's tokens :attr:`TTSConfig.level_weights` times.
         speech_loss: scalar mean cross-entropy over all target speech tokens (END included), unweighted.
         text_loss: scalar mean next-text-token cross-entropy (0 when the weight is 0).
         layer_loss: ``[Q]`` mean cross-entropy per RVQ layer (for logging; nan for a layer without targets).
+        layer_hits: ``[Q]`` teacher-forced top-1 hits per layer; ``layer_count``: ``[Q]`` scored tokens per layer.
         logits: ``[N, Q, V + 1]`` local logits of the N supervised positions.
         targets: ``[N, Q]`` their targets (IGNORE_INDEX where none).
         hidden: ``[B, S, D]`` global hidden states.
@@ -43,6 +44,8 @@ class LMOutput:
     speech_loss: torch.Tensor
     text_loss: torch.Tensor
     layer_loss: torch.Tensor
+    layer_hits: torch.Tensor
+    layer_count: torch.Tensor
     logits: torch.Tensor
     targets: torch.Tensor
     hidden: torch.Tensor
@@ -167,11 +170,11 @@ class TTSModel(nn.Module):
         speech_loss = (token_loss * scored).sum() / scored.sum().clamp_min(1)
         layer_loss = (token_loss * scored).sum(0) / scored.sum(0)  # nan where a layer has no targets
         weighted = speech_loss
-        if cfg.first_layer_loss_weight != 1.0:  # layer 0 decides END; whether it carries words depends on the codec
-            layer_weight = torch.ones(cfg.num_codebooks, device=scored.device)
-            layer_weight[0] = cfg.first_layer_loss_weight
-            scored_w = scored * layer_weight
+        if any(w != 1.0 for w in cfg.level_weights):  # layer 0 decides END; the content levels carry the words
+            scored_w = scored * torch.tensor(cfg.level_weights, device=scored.device)
             weighted = (token_loss * scored_w).sum() / scored_w.sum().clamp_min(1)
+        with torch.no_grad():
+            layer_hits = ((logits.argmax(-1) == targets).float() * scored).sum(0)
 
         text_loss = hidden.new_zeros(())
         if cfg.text_loss_weight > 0:
@@ -182,6 +185,8 @@ class TTSModel(nn.Module):
             speech_loss=speech_loss,
             text_loss=text_loss,
             layer_loss=layer_loss.detach(),
+            layer_hits=layer_hits,
+            layer_count=scored.sum(0),
             logits=logits,
             targets=targets,
             hidden=hidden,

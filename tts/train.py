@@ -36,11 +36,15 @@ from tts.model import LMOutput, TTSModel
 from tts.train_config import TTSExperimentConfig
 from tts.train_data import StepBatchSampler, TTSTrainData, encode_texts, fixed_batches
 
+BAND_FIELDS = ("loss_lo", "loss_mid", "loss_hi", "acc_lo", "acc_mid", "acc_hi")  # TTSConfig.level_bands
 METRIC_FIELDS = (
     "step", "loss", "speech", "text", "layer0", "fine", "acc0", "gnorm", "lr", "batch", "frames", "tokens",
-    "sec_per_step",
+    "sec_per_step", *BAND_FIELDS,
 )  # fmt: skip
-EVAL_FIELDS = ("step", "dev_loss", "dev_speech", "dev_layer0", "dev_acc0", "samples_wer", "samples_end")
+EVAL_FIELDS = (
+    "step", "dev_loss", "dev_speech", "dev_layer0", "dev_acc0", "samples_wer", "samples_end",
+    *(f"dev_{f}" for f in BAND_FIELDS),
+)  # fmt: skip
 LLAMA_TENSORS = ("_proj.weight", "layernorm.weight", "norm.weight")  # what load_llama_backbone reads
 
 
@@ -216,19 +220,22 @@ class TTSTrainer:
         return experiment.write_checkpoint(self.exp, self.step, self.state_dict(), self.tc.keep_checkpoints)
 
     # ------------------------------------------------------------------------------------------ steps
-    @staticmethod
-    def _stats(out: LMOutput) -> dict[str, float]:
-        scored = out.targets[:, 0] != IGNORE_INDEX
-        hits = (out.logits[:, 0].argmax(-1) == out.targets[:, 0]) & scored
+    def _stats(self, out: LMOutput) -> dict[str, float]:
         fine = out.layer_loss[1:]
-        return {
+        stats = {
             "loss": out.loss.item(),
             "speech": out.speech_loss.item(),
             "text": out.text_loss.item(),
             "layer0": out.layer_loss[0].item(),
             "fine": fine[~fine.isnan()].mean().item() if fine.numel() else float("nan"),
-            "acc0": (hits.sum() / scored.sum().clamp_min(1)).item(),
+            "acc0": (out.layer_hits[0] / out.layer_count[0].clamp_min(1)).item(),
         }
+        summed_loss = out.layer_loss.nan_to_num() * out.layer_count  # per-layer token loss sums
+        for band, (lo, hi) in self.cfg.model.level_bands.items():
+            n = out.layer_count[lo:hi].sum()
+            stats[f"loss_{band}"] = (summed_loss[lo:hi].sum() / n).item() if n > 0 else float("nan")
+            stats[f"acc_{band}"] = (out.layer_hits[lo:hi].sum() / n).item() if n > 0 else float("nan")
+        return stats
 
     def train_step(self, batch) -> dict[str, float]:
         """One optimisation step on a :class:`tts.batch.TTSBatch`; returns its metrics."""
@@ -250,7 +257,8 @@ class TTSTrainer:
     def evaluate(self) -> dict[str, float]:
         """Dev loss on the fixed dev batches (frame-weighted), plus the dev samples when configured."""
         model = self.acc.unwrap_model(self.model).eval()
-        totals, weight = {"dev_loss": 0.0, "dev_speech": 0.0, "dev_layer0": 0.0, "dev_acc0": 0.0}, 0
+        keys = ("dev_loss", "dev_speech", "dev_layer0", "dev_acc0", *(f"dev_{f}" for f in BAND_FIELDS))
+        totals, weight = dict.fromkeys(keys, 0.0), 0
         for keys in self.dev_batches:
             batch = self.collate([self.dev[k] for k in keys]).to(self.acc.device)
             with self.acc.autocast():

@@ -127,12 +127,17 @@ def append_csv(path: str | Path, row: dict, fields: tuple[str, ...] | None = Non
     """Append ``row`` to a CSV file, writing the header first when the file is new.
 
     ``fields`` fixes the columns: keys outside it are dropped and missing ones left blank, so a header never
-    changes in the middle of a file (e.g. when adversarial losses switch on).
+    changes in the middle of a file (e.g. when adversarial losses switch on). An existing file keeps its own header:
+    a run resumed by a newer version that logs more columns goes on writing the columns it started with.
     """
     path = Path(path)
-    new = not path.exists()
+    new = not path.exists() or path.stat().st_size == 0
+    columns = list(fields or row)
+    if not new:
+        with open(path, newline="") as fh:
+            columns = next(csv.reader(fh), None) or columns
     with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(fields or row), extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)
