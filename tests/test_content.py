@@ -321,3 +321,43 @@ def test_a_detached_ctc_head_learns_without_shaping_the_codec():
     content_losses(codec.content, out.prefix, {**batch, **no_teacher})["ctc"].backward()
     assert next(codec.content.ctc.parameters()).grad.abs().sum() > 0
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in codec.encoder.parameters())
+
+
+def test_whisper_word_times_follow_the_transcript():
+    from codec.content.word_times import transfer_times
+
+    words = ["The", "cat,", "sat", "on", "mats."]
+    heard = [
+        ("the", 0.1, 0.3),
+        ("cat", 0.3, 0.6),
+        ("sad", 0.6, 0.9),
+        ("on", 1.0, 1.1),
+        ("the", 1.1, 1.2),
+        ("mats", 1.2, 1.6),
+    ]
+    timed, matched = transfer_times(words, heard, 2.0)
+    assert [w["word"] for w in timed] == words and matched == pytest.approx(4 / 5)
+    assert timed[1] == {"word": "cat,", "start": 0.3, "end": 0.6}  # equal words keep Whisper's times
+    assert (timed[2]["start"], timed[2]["end"]) == (0.6, 0.9)  # a misrecognised word takes its stand-in's span
+    assert (timed[4]["start"], timed[4]["end"]) == (1.2, 1.6)  # the inserted "the" is dropped
+    missed, matched = transfer_times(["one", "two", "three", "four"], [("one", 0.0, 0.4), ("four", 1.2, 1.5)], 2.0)
+    assert [(w["start"], w["end"]) for w in missed[1:3]] == [(0.4, 0.8), (0.8, 1.2)]  # the gap is shared
+    silent, matched = transfer_times(["a", "b"], [], 1.0)
+    assert [(w["start"], w["end"]) for w in silent] == [(0.0, 0.5), (0.5, 1.0)] and matched == 0
+    starts = [w["start"] for w in transfer_times(words, list(reversed(heard)), 2.0)[0]]
+    assert starts == sorted(starts)  # never goes back in time
+
+
+def test_align_with_whisper_on_real_speech(corpus, tmp_path):
+    pytest.importorskip("faster_whisper")
+    from codec.content.word_times import align_manifest_whisper
+
+    out = tmp_path / "words.jsonl"
+    done, failures = align_manifest_whisper(corpus, out, progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert done == len(rows) == 4 and not failures
+    for row, text in zip(rows, TEXTS, strict=True):
+        assert [w["word"] for w in row["words"]] == text.split() and 0 <= row["matched"] <= 1
+        assert all(0 <= w["start"] <= w["end"] <= 0.8 + 0.5 * 3 + 0.01 for w in row["words"])
+    assert main(["align", str(tmp_path / "none.jsonl"), str(tmp_path / "x.jsonl"), "--whisper"]) == 2
+    assert not (tmp_path / "x.jsonl").exists()

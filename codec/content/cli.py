@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="output JSONL: one line per utterance with words[] and phones[] (start/end in s)")
     p.add_argument("--model", default="default", help="codec release directory or shipped name (default: default)")
     p.add_argument("--language", default="en-us", help="espeak-ng voice for the phonemes (default en-us)")
+    p.add_argument(
+        "--whisper",
+        action="store_true",
+        help="word times from Whisper tiny.en's word timestamps matched onto the transcript (no codec, no phones; "
+        "the [eval] extra); each line also says which fraction of its words Whisper recognised (matched)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_align)
 
@@ -62,12 +68,19 @@ def _store(args: argparse.Namespace) -> int:
 
 def _align(args: argparse.Namespace) -> int:
     """Forced-align each transcript's phonemes to the posteriors of the codec's phoneme CTC head (needs a codec
-    trained with content supervision). Utterances that cannot be aligned are listed and skipped."""
+    trained with content supervision), or with --whisper time its words by Whisper's word timestamps. Utterances
+    that cannot be aligned are listed and skipped."""
     from codec.content.aligner import align_manifest
-    from codec.model import Codec
 
-    codec = Codec.from_pretrained(args.model)
-    done, failures = align_manifest(codec, args.manifest, args.out, args.language, progress=not args.no_progress)
+    if args.whisper:
+        from codec.content.word_times import align_manifest_whisper
+
+        done, failures = align_manifest_whisper(args.manifest, args.out, progress=not args.no_progress)
+    else:
+        from codec.model import Codec
+
+        codec = Codec.from_pretrained(args.model)
+        done, failures = align_manifest(codec, args.manifest, args.out, args.language, progress=not args.no_progress)
     for line in failures[:SHOW_FAILURES]:
         print(f"  skipped {line}", file=sys.stderr)
     if len(failures) > SHOW_FAILURES:

