@@ -135,6 +135,9 @@ class ContentConfig:
     teacher_subframes: int = 1  # teacher vectors per frame: 1 = pooled to the frame rate, 10 = Whisper's 50 Hz at 5 Hz
     head_layers: int = 0  # non-causal Transformer layers over the frames at the start of each head (0 = none)
     ctc_detach: bool = False  # train the CTC head on a stop-gradient prefix: a reader (for align), not a teacher
+    # the content losses reach each level's projected residual only through its direction, which is all that picks
+    # a code (their pull on its norm drove the quantizer apart in session 10; docs/codec_training.md)
+    tangent_grad: bool = False
 
     def __post_init__(self) -> None:
         if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:

@@ -157,7 +157,10 @@ class Codec(nn.Module):
 
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> CodecOutput:
         """Training pass: wav ``[B, 1, T]`` → :class:`CodecOutput` (quantizer dropout applies when training)."""
-        q = self.quantizer(self.encode_latent(wav), num_codebooks, prefix_layers=self.config.content.levels)
+        content = self.config.content
+        q = self.quantizer(
+            self.encode_latent(wav), num_codebooks, prefix_layers=content.levels, prefix_tangent=content.tangent_grad
+        )
         return CodecOutput(
             audio=self.decode_latent(q.quantized),
             codes=q.codes,

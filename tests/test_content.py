@@ -361,3 +361,27 @@ def test_align_with_whisper_on_real_speech(corpus, tmp_path):
         assert all(0 <= w["start"] <= w["end"] <= 0.8 + 0.5 * 3 + 0.01 for w in row["words"])
     assert main(["align", str(tmp_path / "none.jsonl"), str(tmp_path / "x.jsonl"), "--whisper"]) == 2
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_tangent_prefix_gradient_leaves_the_norm_of_e_alone():
+    torch.manual_seed(0)
+    codec = Codec(tiny_config(*CONTENT)).train()
+    q = codec.quantizer
+    z = torch.randn(2, codec.config.dimension, 5)
+    grads, seen = {}, []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        seen.append(output)
+
+    for tangent in (False, True):
+        seen.clear()
+        hook = q.layers[0].in_proj.register_forward_hook(keep)
+        out = q(z, num_codebooks=q.cfg.num_codebooks, prefix_layers=1, prefix_tangent=tangent)
+        hook.remove()
+        out.prefix.pow(2).sum().backward()
+        e = seen[0]
+        grads[tangent] = (e.grad * e).sum(-1)  # radial component of level 1's gradient (times |e|)
+        q.zero_grad()
+        assert torch.allclose(out.prefix, q(z, num_codebooks=q.cfg.num_codebooks, prefix_layers=1).prefix)
+    assert grads[False].abs().max() > 1e-3 and grads[True].abs().max() < 1e-4

@@ -110,9 +110,18 @@ class FactorizedRVQ(nn.Module):
             out = out + self.layers[q].decode(codes[:, q])
         return out.transpose(1, 2)
 
-    def forward(self, z: torch.Tensor, num_codebooks: int | None = None, prefix_layers: int = 0) -> QuantizerOutput:
+    def forward(
+        self, z: torch.Tensor, num_codebooks: int | None = None, prefix_layers: int = 0, prefix_tangent: bool = False
+    ) -> QuantizerOutput:
         """Training pass. z ``[B, D, F]``; ``num_codebooks`` fixes the depth, otherwise dropout may pick it;
-        ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``)."""
+        ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``).
+
+        ``prefix_tangent``: the prefix's straight-through gradient reaches each projected residual ``e`` only
+        through its direction (its component along ``e`` is removed). The lookup is by cosine, so only the direction
+        picks a code; a loss on the prefix that also pulls on ``e``'s norm (content heads) drives ``e`` away from its
+        codes, which only the commitment term holds back. The value of the prefix and the reconstruction path
+        are unchanged. Only a level's own output is made tangent: the prefix's later levels still reach earlier
+        ones through the residual, whose straight-through path keeps its full gradient."""
         b = z.shape[0]
         keep = torch.full((b,), self._check_layers(num_codebooks), device=z.device)
         if num_codebooks is None and self.training and self.cfg.dropout_layers:
@@ -138,7 +147,12 @@ class FactorizedRVQ(nn.Module):
             out = layer.out_proj(e + (c - e).detach())
             quantized = quantized + out * mask
             if qi < prefix_layers:
-                prefix = out if prefix is None else prefix + out
+                p = out
+                if prefix_tangent:  # value e, gradient (I - e e^T / |e|^2) g
+                    norm = e.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+                    e_dir = e * (norm.detach() / norm)
+                    p = layer.out_proj(e_dir + (c - e_dir).detach())
+                prefix = p if prefix is None else prefix + p
             residual = residual - out
             codes.append(idx)
             if self.training:
