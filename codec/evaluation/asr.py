@@ -45,14 +45,7 @@ class WhisperASR:
 
     def transcribe(self, wav: torch.Tensor | np.ndarray, sample_rate: int = ASR_RATE) -> str:
         """Transcribe mono speech ``[1, T]`` or ``[T]`` at ``sample_rate`` (resampled to 16 kHz) to English text."""
-        from codec.evaluation.metrics import to_mono_numpy
-
-        audio = to_mono_numpy(wav)
-        if sample_rate != ASR_RATE:
-            from codec.audio import resample
-
-            audio = resample(torch.from_numpy(audio).float()[None], sample_rate, ASR_RATE)[0].double().numpy()
-        audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        audio = _whisper_input(wav, sample_rate)
         # Whisper loops on noise-like input (an untrained codec, a broken TTS) up to 224 tokens per window, which
         # costs seconds; nobody says more than ~5 tokens a second, so a cap keeps garbage cheap and WER unchanged.
         window_seconds = min(len(audio) / ASR_RATE, WHISPER_WINDOW_SECONDS)
@@ -71,14 +64,7 @@ class WhisperASR:
     def word_times(self, wav: torch.Tensor | np.ndarray, sample_rate: int = ASR_RATE) -> list[tuple[str, float, float]]:
         """Recognised words of mono speech with their times: ``[(word, start_s, end_s), ...]`` (Whisper's
         cross-attention word timestamps; the words are Whisper's, not a transcript's)."""
-        from codec.evaluation.metrics import to_mono_numpy
-
-        audio = to_mono_numpy(wav)
-        if sample_rate != ASR_RATE:
-            from codec.audio import resample
-
-            audio = resample(torch.from_numpy(audio).float()[None], sample_rate, ASR_RATE)[0].double().numpy()
-        audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        audio = _whisper_input(wav, sample_rate)
         window_seconds = min(len(audio) / ASR_RATE, WHISPER_WINDOW_SECONDS)
         segments, _ = self._model.transcribe(
             audio,
@@ -91,6 +77,18 @@ class WhisperASR:
             max_new_tokens=int(MAX_TOKENS_PER_SECOND * window_seconds) + 8,
         )
         return [(w.word.strip(), float(w.start), float(w.end)) for seg in segments for w in (seg.words or [])]
+
+
+def _whisper_input(wav: torch.Tensor | np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 audio at 16 kHz in [-1, 1], as Whisper takes it."""
+    from codec.evaluation.metrics import to_mono_numpy
+
+    audio = to_mono_numpy(wav)
+    if sample_rate != ASR_RATE:
+        from codec.audio import resample
+
+        audio = resample(torch.from_numpy(audio).float()[None], sample_rate, ASR_RATE)[0].double().numpy()
+    return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
 def bundled_whisper_dir() -> Path:
