@@ -45,7 +45,25 @@ class WhisperASR:
 
     def transcribe(self, wav: torch.Tensor | np.ndarray, sample_rate: int = ASR_RATE) -> str:
         """Transcribe mono speech ``[1, T]`` or ``[T]`` at ``sample_rate`` (resampled to 16 kHz) to English text."""
-        audio = _whisper_input(wav, sample_rate)
+        segments = self._segments(wav, sample_rate, without_timestamps=True)
+        return " ".join(segment.text.strip() for segment in segments).strip()
+
+    def word_times(self, wav: torch.Tensor | np.ndarray, sample_rate: int = ASR_RATE) -> list[tuple[str, float, float]]:
+        """Recognised words of mono speech with their times: ``[(word, start_s, end_s), ...]`` (Whisper's
+        cross-attention word timestamps; the words are Whisper's, not a transcript's)."""
+        segments = self._segments(wav, sample_rate, word_timestamps=True)
+        return [(w.word.strip(), float(w.start), float(w.end)) for seg in segments for w in (seg.words or [])]
+
+    def _segments(self, wav: torch.Tensor | np.ndarray, sample_rate: int, **options) -> list:
+        """Whisper's decoded segments of one utterance (beam search at temperature 0, no context, no VAD)."""
+        from codec.evaluation.metrics import to_mono_numpy
+
+        audio = to_mono_numpy(wav)
+        if sample_rate != ASR_RATE:
+            from codec.audio import resample
+
+            audio = resample(torch.from_numpy(audio).float()[None], sample_rate, ASR_RATE)[0].double().numpy()
+        audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
         # Whisper loops on noise-like input (an untrained codec, a broken TTS) up to 224 tokens per window, which
         # costs seconds; nobody says more than ~5 tokens a second, so a cap keeps garbage cheap and WER unchanged.
         window_seconds = min(len(audio) / ASR_RATE, WHISPER_WINDOW_SECONDS)
@@ -56,39 +74,10 @@ class WhisperASR:
             temperature=0.0,
             condition_on_previous_text=False,
             vad_filter=False,
-            without_timestamps=True,
             max_new_tokens=int(MAX_TOKENS_PER_SECOND * window_seconds) + 8,
+            **options,
         )
-        return " ".join(segment.text.strip() for segment in segments).strip()
-
-    def word_times(self, wav: torch.Tensor | np.ndarray, sample_rate: int = ASR_RATE) -> list[tuple[str, float, float]]:
-        """Recognised words of mono speech with their times: ``[(word, start_s, end_s), ...]`` (Whisper's
-        cross-attention word timestamps; the words are Whisper's, not a transcript's)."""
-        audio = _whisper_input(wav, sample_rate)
-        window_seconds = min(len(audio) / ASR_RATE, WHISPER_WINDOW_SECONDS)
-        segments, _ = self._model.transcribe(
-            audio,
-            language="en",
-            beam_size=self.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            word_timestamps=True,
-            max_new_tokens=int(MAX_TOKENS_PER_SECOND * window_seconds) + 8,
-        )
-        return [(w.word.strip(), float(w.start), float(w.end)) for seg in segments for w in (seg.words or [])]
-
-
-def _whisper_input(wav: torch.Tensor | np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mono float32 audio at 16 kHz in [-1, 1], as Whisper takes it."""
-    from codec.evaluation.metrics import to_mono_numpy
-
-    audio = to_mono_numpy(wav)
-    if sample_rate != ASR_RATE:
-        from codec.audio import resample
-
-        audio = resample(torch.from_numpy(audio).float()[None], sample_rate, ASR_RATE)[0].double().numpy()
-    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+        return list(segments)
 
 
 def bundled_whisper_dir() -> Path:
