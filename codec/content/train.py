@@ -42,11 +42,6 @@ def open_content_store(cfg, content_dir: str | os.PathLike | None):
             f"{content_dir}: teacher features are {info.teacher_dim}-d, model.content.teacher_dim is "
             f"{content.teacher_dim} (a store built with --no-teacher has none)"
         )
-    if content.teacher_dim and info.teacher_per_frame % content.teacher_subframes:
-        raise ValueError(
-            f"{content_dir}: holds {info.teacher_per_frame} teacher vector(s) per frame, which do not pool to "
-            f"model.content.teacher_subframes={content.teacher_subframes} (rebuild the store with content-store)"
-        )
     if info.hop_length != cfg.model.hop_length:
         hop = cfg.model.hop_length
         raise ValueError(f"{content_dir}: built for a {info.hop_length}-sample hop, the model's is {hop}")
