@@ -138,8 +138,11 @@ def load_release(path: str | os.PathLike, kind: str, format_version: int, verify
     return Release(path=root, meta=meta, config=meta["config"], state_dict=state)
 
 
-def load_weights(model: torch.nn.Module, release: Release) -> None:
+def load_weights(model: torch.nn.Module, release: Release, new_modules: tuple[str, ...] = ()) -> None:
     """Load a release's weights into ``model`` (fp16 weights are upcast to the model's fp32).
+
+    ``new_modules``: name prefixes of parts the model adds to the release's (a warm start); their tensors may be
+    missing and keep their initialisation.
 
     Raises:
         ValueError: a tensor is missing, unexpected, or of another shape than the config builds (e.g. a config.json
@@ -152,6 +155,7 @@ def load_weights(model: torch.nn.Module, release: Release) -> None:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip().startswith("size mismatch")]
         detail = lines[0] if lines else str(exc).strip().splitlines()[0]
         raise ValueError(f"{release.path}: weights do not match the config ({detail[:300]})") from None
+    missing = [k for k in missing if not k.startswith(new_modules)] if new_modules else missing
     if missing or unexpected:
         raise ValueError(
             f"{release.path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"

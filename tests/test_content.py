@@ -257,6 +257,15 @@ def test_align_gives_ordered_word_times(corpus, capsys, tmp_path):
     capsys.readouterr()
     assert main(["align", str(corpus), str(tmp_path / "b.jsonl"), "--model", "default"]) == 2
     assert "no phoneme CTC head" in capsys.readouterr().err and not (tmp_path / "b.jsonl").exists()
+    lost = tmp_path / "lost.jsonl"  # audio that is not there (a relative path read from elsewhere): no empty output
+    lost.write_text(
+        json.dumps(
+            {"id": "x", "audio": "wavs/none.wav", "text": "a b", "speaker": "s", "duration": 1.0, "sample_rate": 16000}
+        )
+        + "\n"
+    )
+    assert main(["align", str(lost), str(tmp_path / "c.jsonl"), "--model", str(release), "--no-progress"]) == 2
+    assert "no utterance could be aligned" in capsys.readouterr().err and not (tmp_path / "c.jsonl").exists()
 
 
 def test_probe_scores_any_codec(corpus):

@@ -161,7 +161,9 @@ def test_resume_is_exact(store, tiny_release, straight, tmp_path):
 def test_dev_loss_and_samples_are_recorded(straight):
     rows = (straight.exp / "eval.csv").read_text().splitlines()
     bands = ",".join(f"dev_{k}_{b}" for k in ("loss", "acc") for b in ("lo", "mid", "hi"))
-    assert rows[0] == "step,dev_loss,dev_speech,dev_layer0,dev_acc0,samples_wer,samples_end," + bands
+    head = "step,dev_loss,dev_speech,dev_layer0,dev_acc0,samples_wer,samples_end,"
+    assert rows[0] == head + bands + ",dev_advance,dev_acc_adv"  # the aligned-text columns stay blank here
+    assert all(r.endswith(",,") for r in rows[1:])
     assert [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
     assert all(float(r.split(",")[1]) > 0 for r in rows[1:])
     for row in csv.DictReader((straight.exp / "eval.csv").open()):  # the bands cut the layers into three parts

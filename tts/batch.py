@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from tts.aligned_text import FrameTextLayout, frame_text_targets, group_starts, word_groups
 from tts.config import BOS_ID, IGNORE_INDEX, PAD_ID, SEP_ID
 
 
@@ -30,14 +31,17 @@ class TTSItem:
         text_ids: frontend ids of (prompt transcript +) target text, without BOS/SEP.
         prompt_codes: ``[Q, Fp]`` codes of the voice prompt (context only), or None.
         target_codes: ``[Q, Ft]`` codes to learn.
-        target_text_length: symbols of the target text at the end of ``text_ids`` (None: all of them); only
-            aligned positions (:func:`item_positions`) read it.
+        target_text_length: symbols of the target text at the end of ``text_ids`` (None: all of them); aligned
+            positions (:func:`item_positions`) and aligned text read it.
+        word_starts: start times (s) of the target text's transcript words, for aligned text
+            (:mod:`tts.aligned_text`); None = not aligned.
     """
 
     text_ids: Sequence[int] | torch.Tensor
     prompt_codes: torch.Tensor | None
     target_codes: torch.Tensor
     target_text_length: int | None = None
+    word_starts: Sequence[float] | None = None
 
 
 @dataclass
@@ -53,6 +57,10 @@ class TTSBatch:
         speech_targets: ``[B, Q, S]`` codes of the next frame where it is a target frame; END in layer 0 at the
             last position of every item; IGNORE_INDEX elsewhere.
         positions: ``[B, S]`` RoPE positions (:func:`item_positions`; long, or float with aligned positions).
+        word_of_token: ``[B, S]`` aligned text only: the target-text word of each text position, -1 elsewhere.
+        next_word: ``[B, S]`` aligned text only: at each position that predicts a target frame (or END), the word
+            pointer of that frame; -1 elsewhere.
+        next_advance: ``[B, S]`` aligned text only: the pointer's advance class there; IGNORE_INDEX elsewhere.
     """
 
     tokens: torch.Tensor
@@ -62,9 +70,13 @@ class TTSBatch:
     text_targets: torch.Tensor
     speech_targets: torch.Tensor
     positions: torch.Tensor
+    word_of_token: torch.Tensor | None = None
+    next_word: torch.Tensor | None = None
+    next_advance: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> TTSBatch:
-        return TTSBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return TTSBatch(**{k: v if v is None else v.to(device) for k, v in moved.items()})
 
     @property
     def num_codebooks(self) -> int:
@@ -117,13 +129,28 @@ def item_positions(
     return torch.cat([torch.arange(n_text, dtype=torch.float32), frames])
 
 
-def collate(items: Sequence[TTSItem | tuple], end_id: int, frame_stride: float = 0.0) -> TTSBatch:
+def target_words(ids: torch.Tensor, target_ids: int, space_id: int | None) -> torch.Tensor:
+    """``[len(ids)]`` word index of each id of the target text (its last ``target_ids`` ids), -1 elsewhere."""
+    groups = torch.full((ids.numel(),), -1, dtype=torch.long)
+    if target_ids > 0:
+        groups[-target_ids:] = torch.tensor(word_groups(ids[-target_ids:].tolist(), space_id))
+    return groups
+
+
+def collate(
+    items: Sequence[TTSItem | tuple],
+    end_id: int,
+    frame_stride: float = 0.0,
+    layout: FrameTextLayout | None = None,
+) -> TTSBatch:
     """Right-pad a list of utterances into a :class:`TTSBatch`.
 
     Args:
         items: :class:`TTSItem` or ``(text_ids, prompt_codes | None, target_codes [Q, Ft])`` tuples.
         end_id: layer 0's END token (``TTSConfig.end_id``).
         frame_stride: the model's ``frame_position_stride`` (RoPE positions, :func:`item_positions`).
+        layout: aligned text (:mod:`tts.aligned_text`): fills ``word_of_token``, ``next_word`` and
+            ``next_advance`` from each item's ``word_starts`` (an item without them gets no pointer).
 
     Raises:
         ValueError: empty list, empty text, or codes with inconsistent Q.
@@ -146,6 +173,9 @@ def collate(items: Sequence[TTSItem | tuple], end_id: int, frame_stride: float =
     is_frame = torch.zeros(b, s, dtype=torch.bool)
     text_targets = torch.full((b, s), IGNORE_INDEX, dtype=torch.long)
     speech_targets = torch.full((b, q, s), IGNORE_INDEX, dtype=torch.long)
+    aligned = None
+    if layout is not None:
+        aligned = (torch.full((b, s), -1), torch.full((b, s), -1), torch.full((b, s), IGNORE_INDEX))
     for i, (ids, prompt, target, target_ids) in enumerate(parts):
         n_text = ids.numel() + 2  # BOS ... SEP
         positions[i, : lengths[i]] = item_positions(
@@ -161,7 +191,17 @@ def collate(items: Sequence[TTSItem | tuple], end_id: int, frame_stride: float =
         first_target = n_text + prompt.shape[1]  # position of the first target frame
         speech_targets[i, :, first_target - 1 : lengths[i] - 1] = target
         speech_targets[i, 0, lengths[i] - 1] = end_id
-    return TTSBatch(tokens, codes, is_frame, torch.tensor(lengths), text_targets, speech_targets, positions)
+        if aligned is not None and items[i].word_starts is not None:
+            groups = target_words(ids, target_ids, layout.space_id)
+            aligned[0][i, 1 : n_text - 1] = groups
+            starts = group_starts(int(groups.max()) + 1, items[i].word_starts)
+            pointers, advances = frame_text_targets(starts, target.shape[1], layout.frame_rate, layout.classes)
+            aligned[1][i, first_target - 1 : lengths[i]] = torch.tensor(pointers)
+            aligned[2][i, first_target - 1 : lengths[i]] = torch.tensor(advances)
+    batch = TTSBatch(tokens, codes, is_frame, torch.tensor(lengths), text_targets, speech_targets, positions)
+    if aligned is not None:
+        batch.word_of_token, batch.next_word, batch.next_advance = aligned
+    return batch
 
 
 @dataclass
@@ -179,6 +219,8 @@ class Prefix:
         next_positions: ``[B]`` RoPE position of each item's first generated frame; frame ``j`` gets
             ``next_positions + frame_step * j``.
         frame_step: RoPE distance between consecutive frames (1, or the aligned positions' stride).
+        word_of_token: ``[B, S]`` aligned text only: target-text word of each position, -1 elsewhere.
+        num_words: aligned text only: words of each target text (the pointer's end).
     """
 
     tokens: torch.Tensor
@@ -190,6 +232,8 @@ class Prefix:
     text_lengths: list[int]
     next_positions: torch.Tensor
     frame_step: float = 1
+    word_of_token: torch.Tensor | None = None
+    num_words: list[int] | None = None
 
     @property
     def padded(self) -> bool:
@@ -197,8 +241,9 @@ class Prefix:
 
     def to(self, device: torch.device | str) -> Prefix:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("tokens", "codes", "is_frame", "valid", "positions", "next_positions"):
-            moved[name] = moved[name].to(device)
+        for name in ("tokens", "codes", "is_frame", "valid", "positions", "next_positions", "word_of_token"):
+            if moved[name] is not None:
+                moved[name] = moved[name].to(device)
         return Prefix(**moved)
 
 
@@ -208,6 +253,8 @@ def build_prefix(
     num_codebooks: int,
     target_text_lengths: Sequence[int] | None = None,
     frame_stride: float = 0.0,
+    aligned_text: bool = False,
+    space_id: int | None = None,
 ) -> Prefix:
     """Left-pad the inference prompts of a batch so that every item's next position is the same cache slot.
 
@@ -217,6 +264,8 @@ def build_prefix(
         num_codebooks: Q.
         target_text_lengths: symbols of the target text alone (default: all of ``text_ids``).
         frame_stride: the model's ``frame_position_stride`` (RoPE positions, :func:`item_positions`).
+        aligned_text: fill ``word_of_token`` and ``num_words`` (the model's ``aligned_text``), words being runs
+            of symbols between ``space_id``.
     """
     if len(text_ids) != len(prompt_codes) or not text_ids:
         raise ValueError(f"need one prompt (or None) per text: {len(text_ids)} texts, {len(prompt_codes)} prompts")
@@ -232,6 +281,8 @@ def build_prefix(
     valid = torch.zeros(b, s, dtype=torch.bool)
     text_lengths = list(target_text_lengths) if target_text_lengths is not None else [p[0].numel() for p in parts]
     positions = torch.zeros(b, s, dtype=torch.float32 if frame_stride else torch.long)
+    word_of_token = torch.full((b, s), -1, dtype=torch.long) if aligned_text else None
+    num_words = [] if aligned_text else None
     starts = []
     for i, ((ids, prompt), n) in enumerate(zip(parts, lengths, strict=True)):
         pad = s - n
@@ -243,6 +294,12 @@ def build_prefix(
         num_prompt = prompt.shape[1]
         positions[i, pad:] = item_positions(ids.numel(), text_lengths[i], num_prompt, num_prompt, frame_stride)
         starts.append(first_target_position(ids.numel(), text_lengths[i], num_prompt, frame_stride))
+        if word_of_token is not None:
+            groups = target_words(ids, text_lengths[i], space_id)
+            word_of_token[i, pad + 1 : pad + n_text - 1] = groups
+            num_words.append(max(int(groups.max()) + 1, 1))
     next_positions = torch.tensor(starts, dtype=positions.dtype)
     step = frame_stride or 1
-    return Prefix(tokens, codes, is_frame, valid, positions, lengths, text_lengths, next_positions, step)
+    prefix = Prefix(tokens, codes, is_frame, valid, positions, lengths, text_lengths, next_positions, step)
+    prefix.word_of_token, prefix.num_words = word_of_token, num_words
+    return prefix

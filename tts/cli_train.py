@@ -10,6 +10,7 @@ command rather than a mode of ``ucodec export`` because ``codec`` never imports 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="fine-tune this TTS release (its model config, frontend and, unless --codec, its codec)",
     )
+    p.add_argument(
+        "--word-times",
+        nargs="+",
+        default=None,
+        metavar="JSONL",
+        help="word times of the train and dev utterances (ucodec align) for a model with model.aligned_text",
+    )
     p.add_argument("--init-global", default=None, help="warm-start the global model from a local Llama/Qwen directory")
     add_run_arguments(p)
     exp_help = "TTS experiment directory (config.yaml, frontend.json, checkpoints/)"
@@ -65,6 +73,11 @@ def _train(args: argparse.Namespace) -> int:
     from tts.train_config import DEFAULT_TRAIN_CONFIG, TTSExperimentConfig, load_tts_experiment
 
     overrides = list(args.set)
+    if args.word_times:
+        missing = [f for f in args.word_times if not Path(f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{missing[0]}: no such word-times file (make one with `ucodec align`)")
+        overrides.append("train.word_times=" + json.dumps([str(Path(f).resolve()) for f in args.word_times]))
     for flag, key in ((args.codec, "codec"), (args.init_global, "init_global")):
         if flag is not None:
             path = Path(flag).expanduser()

@@ -126,6 +126,12 @@ class TTSConfig(ConfigMixin):
     content_loss_weight: float = 1.0
     # RoPE positions: 0 = one per token; s > 0 = aligned (frames s symbols apart on the text's axis, item_positions)
     frame_position_stride: float = 0.0
+    # Frame-aligned text (tts.aligned_text): every target frame is told its word of the target text and the model
+    # predicts how far that word pointer moves per frame (advance_classes classes, the last = "that many or more");
+    # END only once the pointer is on the last word. Training needs word times (train.word_times).
+    aligned_text: bool = False
+    advance_classes: int = 4
+    advance_loss_weight: float = 1.0
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
@@ -142,6 +148,11 @@ class TTSConfig(ConfigMixin):
             raise ValueError(
                 f"content_levels must be in 0..{self.num_codebooks} and content_loss_weight > 0, got "
                 f"{self.content_levels} and {self.content_loss_weight}"
+            )
+        if self.advance_classes < 2 or self.advance_loss_weight < 0:
+            raise ValueError(
+                f"advance_classes must be >= 2 and advance_loss_weight >= 0, got {self.advance_classes} and "
+                f"{self.advance_loss_weight}"
             )
         if self.frame_position_stride < 0:
             raise ValueError(f"frame_position_stride must be >= 0 (0 = off), got {self.frame_position_stride}")

@@ -106,10 +106,50 @@ def local_frame(
     return torch.stack(codes, dim=1)
 
 
-def global_step(model: TTSModel, frame: torch.Tensor, positions: torch.Tensor, decoder: StepDecoder, slot: int):
-    """Feed ``frame [B, Q]`` at cache ``slot`` (RoPE ``positions [B]``) → hidden ``[B, Dg]`` for the next frame."""
+def global_step(
+    model: TTSModel,
+    frame: torch.Tensor,
+    positions: torch.Tensor,
+    decoder: StepDecoder,
+    slot: int,
+    extra: torch.Tensor | None = None,
+):
+    """Feed ``frame [B, Q]`` (+ ``extra [B, D]``, the aligned text's input) at cache ``slot`` (RoPE ``positions
+    [B]``) → hidden ``[B, Dg]`` for the next frame."""
     x = model.frame_emb(frame[:, :, None])[:, 0]  # [B, D]
+    if extra is not None:
+        x = x + extra
     return decoder.step(x, slot, positions)
+
+
+class PointerState:
+    """The word pointer of aligned text during generation (:mod:`tts.aligned_text`), one per sequence.
+
+    Per frame, :meth:`advance` samples how far the pointer moves (at temperature 1 from the model's advance head;
+    argmax when ``greedy``), never past the last word, and returns what that frame adds to the local model's
+    conditioning and, once generated, to its global input. :attr:`at_end` says which sequences may END.
+    """
+
+    def __init__(self, model: TTSModel, prefix: Prefix, noise: NoiseSource | None) -> None:
+        self.pointer_net = model.pointer
+        self.words = model.pointer.vectors(model.text_emb(prefix.tokens), prefix.word_of_token)  # [B, G, D]
+        self.last = torch.tensor([n - 1 for n in prefix.num_words], device=self.words.device)
+        self.pointer = torch.zeros_like(self.last)
+        self.noise = noise
+
+    def advance(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``hidden [B, Dg]`` (predicts the next frame) → ``(global_add, local_add)`` ``[B, D]`` of that frame."""
+        logits = self.pointer_net.head(hidden)  # [B, C]
+        if self.noise is None:
+            step = logits.argmax(-1)
+        else:
+            step = sample(logits, 1.0, 0, 1.0, self.noise.gumbel(logits.shape[-1]))
+        self.pointer = torch.minimum(self.pointer + step, self.last)
+        return self.pointer_net.inputs(self.words, self.pointer, step)
+
+    @property
+    def at_end(self) -> torch.Tensor:
+        return self.pointer == self.last
 
 
 @torch.inference_mode()
@@ -162,19 +202,30 @@ def generate_frames(
         step_fn = torch.compile(global_step, dynamic=True)
 
     x = model.embed(prefix.tokens, prefix.codes, prefix.is_frame)
+    pointer = None
+    if model.pointer is not None:
+        if prefix.word_of_token is None:
+            raise ValueError("this model reads aligned text: build its prefix with aligned_text=True")
+        pointer = PointerState(model, prefix, noise)
     valid = prefix.valid if prefix.padded else None
     hidden = model.global_model(x, positions=prefix.positions, cache=global_cache, start=0, valid=valid)
     hidden = hidden[:, -1]  # [B, Dg]: the last prefix position predicts frame 0
     next_pos = prefix.next_positions  # RoPE position of frame 0, per sequence
     min_t = torch.tensor(list(min_frames), device=device)
     rules = StopRules(end_id, max_frames, guard, q, silence_codes, device)
-    previous = None
+    previous = extra = None
     pending, chunk_start = [], 0
     for t in range(horizon):
         if t > 0:
-            hidden = step_fn(model, previous, next_pos + prefix.frame_step * (t - 1), global_decoder, s + t - 1)
+            pos = next_pos + prefix.frame_step * (t - 1)
+            hidden = step_fn(model, previous, pos, global_decoder, s + t - 1, extra)
+        allow_end = min_t <= t
+        context = hidden
+        if pointer is not None:
+            extra, local_add = pointer.advance(hidden)
+            context, allow_end = hidden + local_add, allow_end & pointer.at_end
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
-        frame = frame_fn(model, hidden, local_decoder, params, gumbel, min_t <= t)  # [B, Q]
+        frame = frame_fn(model, context, local_decoder, params, gumbel, allow_end)  # [B, Q]
         rules.update(t, frame, previous)
         frame = frame.clamp_max(end_id - 1)  # an END frame is fed as a valid (discarded) frame
         pending.append(frame)

@@ -14,11 +14,13 @@ on all supervised frames at once (B·F sequences of length Q). The inference pat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tts.aligned_text import MAX_WORD_SYMBOLS
 from tts.batch import TTSBatch
 from tts.config import IGNORE_INDEX, TTSConfig
 from tts.transformer import Transformer
@@ -33,6 +35,8 @@ class LMOutput:
             weighted speech loss counts each layer's tokens :attr:`TTSConfig.level_weights` times.
         speech_loss: scalar mean cross-entropy over all target speech tokens (END included), unweighted.
         text_loss: scalar mean next-text-token cross-entropy (0 when the weight is 0).
+        advance_loss: scalar mean cross-entropy of the word pointer's advance (aligned text; else 0);
+            ``advance_hits`` / ``advance_count``: its top-1 hits and scored frames.
         layer_loss: ``[Q]`` mean cross-entropy per RVQ layer (for logging; nan for a layer without targets).
         layer_hits: ``[Q]`` teacher-forced top-1 hits per layer; ``layer_count``: ``[Q]`` scored tokens per layer.
         logits: ``[N, Q, V + 1]`` local logits of the N supervised positions.
@@ -49,6 +53,59 @@ class LMOutput:
     logits: torch.Tensor
     targets: torch.Tensor
     hidden: torch.Tensor
+    advance_loss: torch.Tensor | None = None
+    advance_hits: torch.Tensor | None = None
+    advance_count: torch.Tensor | None = None
+
+
+class WordPointer(nn.Module):
+    """Aligned text (:mod:`tts.aligned_text`): word vectors, the pointer's inputs and its advance head.
+
+    A word's vector is the mean of its symbols' text embeddings plus a learned position inside the word. The word
+    a frame speaks and the advance that led to it are added (through zero-initialised projections, so a plain
+    model warm-starts unchanged) to the global input of that frame and to the local model's conditioning when the
+    frame is predicted; ``head`` predicts the advance from the global hidden state that predicts the frame.
+    """
+
+    def __init__(self, cfg: TTSConfig) -> None:
+        super().__init__()
+        d, c = cfg.global_model.d_model, cfg.advance_classes
+        self.symbol_pos = nn.Embedding(MAX_WORD_SYMBOLS, d)
+        nn.init.normal_(self.symbol_pos.weight, std=0.02)
+        self.to_global, self.to_local = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
+        self.advance_global, self.advance_local = nn.Embedding(c, d), nn.Embedding(c, d)
+        for m in (self.to_global, self.to_local, self.advance_global, self.advance_local):
+            nn.init.zeros_(m.weight)
+        self.head = nn.Linear(d, c)
+
+    def vectors(self, text: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """Word vectors ``[B, G, D]`` from text embeddings ``[B, S, D]`` and ``groups [B, S]`` (word index, -1 for
+        no word); G = the most words of any item (at least 1; absent words are zeros)."""
+        b, s, d = text.shape
+        inside = groups >= 0
+        g = int(groups.max().clamp_min(0)) + 1
+        idx = groups.clamp_min(0)
+        pos = torch.arange(s, device=groups.device).expand(b, s)
+        first = torch.full((b, g), s, device=groups.device, dtype=torch.long)
+        first = first.scatter_reduce(1, idx, torch.where(inside, pos, s), reduce="amin")
+        within = (pos - first.gather(1, idx)).clamp(0, MAX_WORD_SYMBOLS - 1)
+        v = (text + self.symbol_pos(within)) * inside[..., None]
+        sums = text.new_zeros(b, g, d).scatter_add(1, idx[..., None].expand(b, s, d), v)
+        count = text.new_zeros(b, g).scatter_add(1, idx, inside.to(text.dtype))
+        return sums / count.clamp_min(1)[..., None]
+
+    def inputs(
+        self, words: torch.Tensor, pointer: torch.Tensor, advance: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(global_add, local_add)`` ``[B, ..., D]`` for ``pointer`` and ``advance`` ``[B, ...]`` over
+        ``words [B, G, D]``; zero where the pointer is negative (no word)."""
+        has = pointer >= 0
+        flat = pointer.clamp_min(0).reshape(pointer.shape[0], -1)
+        word = words.gather(1, flat[..., None].expand(-1, -1, words.shape[-1])).view(*pointer.shape, -1)
+        adv = advance.clamp(0, self.head.out_features - 1)
+        keep = has[..., None].to(words.dtype)
+        to_global = (self.to_global(word) + self.advance_global(adv)) * keep
+        return to_global, (self.to_local(word) + self.advance_local(adv)) * keep
 
 
 class FrameEmbedding(nn.Module):
@@ -137,6 +194,7 @@ class TTSModel(nn.Module):
         self.global_model = Transformer(config.global_model, rope=True)
         self.text_head = nn.Linear(d, config.text_vocab_size, bias=False)
         self.local = LocalModel(config)
+        self.pointer = WordPointer(config) if config.aligned_text else None
         for emb in (self.text_emb, self.frame_emb.table, self.local.code_emb):
             nn.init.normal_(emb.weight, std=0.02)
 
@@ -156,13 +214,28 @@ class TTSModel(nn.Module):
         if batch.num_codebooks != cfg.num_codebooks:
             raise ValueError(f"batch has {batch.num_codebooks} codebooks, the model {cfg.num_codebooks}")
         x = self.embed(batch.tokens, batch.codes, batch.is_frame)
+        aligned = self.pointer is not None and batch.next_word is not None
+        if aligned:  # frame p reads the pointer set where it was predicted (p - 1)
+            words = self.pointer.vectors(self.text_emb(batch.tokens), batch.word_of_token)
+            shift = partial(F.pad, pad=(1, -1))
+            x = x + self.pointer.inputs(words, shift(batch.next_word, value=-1), shift(batch.next_advance, value=0))[0]
         hidden = self.global_model(x, positions=batch.positions)  # [B, S, D]
 
         targets = batch.speech_targets.transpose(1, 2)  # [B, S, Q]
         supervised = targets[..., 0] != IGNORE_INDEX  # [B, S]: positions whose next frame (or END) is a target
         targets = targets[supervised]  # [N, Q]
         inputs = targets.clamp(0, cfg.codebook_size - 1)  # END/ignored entries are never seen by a scored position
-        logits = self.local(hidden[supervised], inputs)  # [N, Q, V + 1]
+        context = hidden[supervised]
+        advance_loss = advance_hits = advance_count = None
+        if aligned:
+            context = context + self.pointer.inputs(words, batch.next_word, batch.next_advance)[1][supervised]
+            scored_adv = batch.next_advance != IGNORE_INDEX
+            adv_logits = self.pointer.head(hidden[scored_adv])
+            adv_targets = batch.next_advance[scored_adv]
+            advance_loss = F.cross_entropy(adv_logits, adv_targets) if adv_targets.numel() else hidden.new_zeros(())
+            advance_hits = (adv_logits.argmax(-1) == adv_targets).sum().detach()
+            advance_count = scored_adv.sum()
+        logits = self.local(context, inputs)  # [N, Q, V + 1]
         token_loss = F.cross_entropy(
             logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
         ).view_as(targets)
@@ -180,8 +253,11 @@ class TTSModel(nn.Module):
         if cfg.text_loss_weight > 0:
             is_text = batch.text_targets != IGNORE_INDEX  # [B, S]
             text_loss = F.cross_entropy(self.text_head(hidden[is_text]), batch.text_targets[is_text])
+        loss = weighted + cfg.text_loss_weight * text_loss
+        if advance_loss is not None:
+            loss = loss + cfg.advance_loss_weight * advance_loss
         return LMOutput(
-            loss=weighted + cfg.text_loss_weight * text_loss,
+            loss=loss,
             speech_loss=speech_loss,
             text_loss=text_loss,
             layer_loss=layer_loss.detach(),
@@ -190,6 +266,9 @@ class TTSModel(nn.Module):
             logits=logits,
             targets=targets,
             hidden=hidden,
+            advance_loss=advance_loss,
+            advance_hits=advance_hits,
+            advance_count=advance_count,
         )
 
     def num_parameters(self) -> dict[str, int]:
@@ -200,5 +279,7 @@ class TTSModel(nn.Module):
             "text_head": self.text_head.weight.numel(),
             "local": sum(p.numel() for p in self.local.parameters()),
         }
+        if self.pointer is not None:
+            parts["pointer"] = sum(p.numel() for p in self.pointer.parameters())
         parts["total"] = sum(parts.values())
         return parts

@@ -218,7 +218,10 @@ class TTS:
         return params, limit
 
     def _generate(self, ids, lengths, prompts, params, max_seconds, seeds, **kwargs):
-        prefix = build_prefix(ids, prompts, self.config.num_codebooks, lengths, self.config.frame_position_stride)
+        cfg, space = self.config, self.frontend.ids.get(" ")
+        prefix = build_prefix(
+            ids, prompts, cfg.num_codebooks, lengths, cfg.frame_position_stride, cfg.aligned_text, space
+        )
         low, high = length_limits(lengths, self.config.sampling, self.config.frame_rate, max_seconds)
         options = dict(params=params, seeds=seeds, min_frames=low, max_frames=high, compile=self.compile)
         return prefix, dict(options, silence_codes=self._silence_codes(), **kwargs)

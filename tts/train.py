@@ -29,6 +29,7 @@ import torch
 from codec.model import Codec
 from codec.store.reader import TokenStore
 from codec.training import experiment
+from tts.aligned_text import FrameTextLayout, load_word_times
 from tts.batch import collate
 from tts.config import IGNORE_INDEX
 from tts.frontend import FRONTEND_FILE, TextFrontend
@@ -39,11 +40,11 @@ from tts.train_data import StepBatchSampler, TTSTrainData, encode_texts, fixed_b
 BAND_FIELDS = ("loss_lo", "loss_mid", "loss_hi", "acc_lo", "acc_mid", "acc_hi")  # TTSConfig.level_bands
 METRIC_FIELDS = (
     "step", "loss", "speech", "text", "layer0", "fine", "acc0", "gnorm", "lr", "batch", "frames", "tokens",
-    "sec_per_step", *BAND_FIELDS,
+    "sec_per_step", *BAND_FIELDS, "advance", "acc_adv",
 )  # fmt: skip
 EVAL_FIELDS = (
     "step", "dev_loss", "dev_speech", "dev_layer0", "dev_acc0", "samples_wer", "samples_end",
-    *(f"dev_{f}" for f in BAND_FIELDS),
+    *(f"dev_{f}" for f in BAND_FIELDS), "dev_advance", "dev_acc_adv",
 )  # fmt: skip
 LLAMA_TENSORS = ("_proj.weight", "layernorm.weight", "norm.weight")  # what load_llama_backbone reads
 
@@ -115,8 +116,6 @@ class TTSTrainer:
         self.store = TokenStore(store_dir, codec=self.codec)  # refuses a store of another codec
         dev_store = TokenStore(dev_store_dir, codec=self.codec) if dev_store_dir else None
         self.model = TTSModel(mc)
-        # train and dev batches: the model's END id and RoPE layout (a picklable partial, for DataLoader workers)
-        self.collate = partial(collate, end_id=mc.end_id, frame_stride=mc.frame_position_stride)
         base_frontend = self._init_from_release() if self.tc.init_from else None
         with self.acc.main_process_first():  # rank 0 writes the frontend table and the text cache, the others read
             self.frontend = self._frontend(base_frontend)
@@ -127,10 +126,13 @@ class TTSTrainer:
         t, rate = self.tc, self.store.frame_rate
         frames = (max(1, int(t.min_seconds * rate)), int(t.max_seconds * rate))
         space = self.frontend.ids.get(" ")
-        self.data = TTSTrainData(self.store, text_ids, t.prompt, *frames, space_id=space)
+        layout, starts = self._aligned_text(space)
+        # train and dev batches: the model's END id, RoPE layout and aligned text (a picklable partial, for workers)
+        self.collate = partial(collate, end_id=mc.end_id, frame_stride=mc.frame_position_stride, layout=layout)
+        self.data = TTSTrainData(self.store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts)
         self.dev, self.dev_batches = None, []
         if dev_store is not None and self.acc.is_main_process and t.eval_every > 0:
-            self.dev = TTSTrainData(dev_store, text_ids, t.prompt, *frames, space_id=space)
+            self.dev = TTSTrainData(dev_store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts)
             self.dev_batches = fixed_batches(self.dev, t.max_tokens, t.eval_batches, t.seed)
         if t.init_global:
             unused = warm_start_global(self.model, t.init_global)
@@ -156,7 +158,8 @@ class TTSTrainer:
         from tts.config import FORMAT_VERSION
 
         rel = load_release(self.tc.init_from, "tts", FORMAT_VERSION)
-        load_weights(self.model, rel)  # a clear ValueError if the model config does not fit the release's weights
+        # a clear ValueError if the model config does not fit the release's weights; aligned text may be new
+        load_weights(self.model, rel, new_modules=("pointer.",))
         trained_on = (rel.meta.get("codec") or {}).get("release_id")
         if trained_on is not None and trained_on != self.codec.release_id:
             self.acc.print(
@@ -164,6 +167,17 @@ class TTSTrainer:
                 f"{self.codec.release_id}; its speech-token embeddings and heads will be relearned"
             )
         return TextFrontend.load(rel.path, self.cfg.model.frontend)
+
+    def _aligned_text(self, space_id: int | None) -> tuple[FrameTextLayout | None, dict | None]:
+        """Batch layout and word start times of aligned text (``model.aligned_text``), or ``(None, None)``."""
+        mc, t = self.cfg.model, self.tc
+        if not mc.aligned_text:
+            return None, None
+        if not t.word_times:
+            raise ValueError("model.aligned_text needs word times: train.word_times (made with `ucodec align`)")
+        starts, dropped = load_word_times(t.word_times, t.min_word_match)
+        self.acc.print(f"aligned text: word times of {len(starts)} utterances ({dropped} below min_word_match)")
+        return FrameTextLayout(space_id, mc.frame_rate, mc.advance_classes), starts
 
     def _frontend(self, base: TextFrontend | None) -> TextFrontend:
         """The run's frontend: the one stored in the experiment, else the base release's, else a new one."""
@@ -235,6 +249,9 @@ class TTSTrainer:
             n = out.layer_count[lo:hi].sum()
             stats[f"loss_{band}"] = (summed_loss[lo:hi].sum() / n).item() if n > 0 else float("nan")
             stats[f"acc_{band}"] = (out.layer_hits[lo:hi].sum() / n).item() if n > 0 else float("nan")
+        if out.advance_loss is not None:
+            stats["advance"] = out.advance_loss.item()
+            stats["acc_adv"] = (out.advance_hits / out.advance_count.clamp_min(1)).item()
         return stats
 
     def train_step(self, batch) -> dict[str, float]:
@@ -258,6 +275,8 @@ class TTSTrainer:
         """Dev loss on the fixed dev batches (frame-weighted), plus the dev samples when configured."""
         model = self.acc.unwrap_model(self.model).eval()
         keys = ("dev_loss", "dev_speech", "dev_layer0", "dev_acc0", *(f"dev_{f}" for f in BAND_FIELDS))
+        if self.cfg.model.aligned_text:
+            keys += ("dev_advance", "dev_acc_adv")
         totals, weight = dict.fromkeys(keys, 0.0), 0
         for keys in self.dev_batches:
             batch = self.collate([self.dev[k] for k in keys]).to(self.acc.device)

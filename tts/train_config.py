@@ -71,12 +71,18 @@ class TTSTrainConfig:
     eval_wer: bool = True  # score the samples with Whisper tiny.en when the [eval] extra is installed
     init_from: str | None = None  # TTS release to fine-tune from (weights, frontend and codec)
     init_global: str | None = None  # local Llama/Qwen-style directory to warm-start the global model from
+    # Aligned text (model.aligned_text): `ucodec align` JSONL files of the train and dev utterances; utterances
+    # without times (or whose Whisper alignment matched fewer than min_word_match of the words) are not trained on.
+    word_times: tuple[str, ...] = ()
+    min_word_match: float = 0.5
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1 or self.max_batch_size < 1 or self.num_buckets < 1 or self.max_steps < 1:
             raise ValueError("max_tokens, max_batch_size, num_buckets and max_steps must be >= 1")
         if self.keep_checkpoints < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("keep_checkpoints, checkpoint_every and log_every must be >= 1")
+        if not 0 <= self.min_word_match <= 1:
+            raise ValueError(f"train.min_word_match must be in [0, 1], got {self.min_word_match}")
         if not 0 <= self.min_seconds < self.max_seconds:
             raise ValueError(f"need 0 <= min_seconds < max_seconds, got {self.min_seconds}, {self.max_seconds}")
 
@@ -134,4 +140,5 @@ def load_tts_experiment(
         for name in ("codec", "init_from", "init_global")
         if (value := getattr(cfg.train, name)) is not None and Path(value).expanduser().is_dir()
     }
-    return replace(cfg, train=replace(cfg.train, **paths))
+    times = tuple(str(Path(p).expanduser().resolve()) for p in cfg.train.word_times)
+    return replace(cfg, train=replace(cfg.train, word_times=times, **paths))

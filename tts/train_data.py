@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, Sampler
 from codec.atomic import write_json_atomic
 from codec.store.format import IndexEntry
 from codec.store.reader import DurationBucketSampler, TokenStore
+from tts.aligned_text import frontend_word_starts
 from tts.batch import TTSItem
 from tts.frontend import TextFrontend
 from tts.train_config import PromptConfig
@@ -81,6 +82,8 @@ class TTSTrainData(Dataset):
         prompt: prompt sampling policy.
         min_frames, max_frames: targets outside this range are not used (they may still be prompts).
         space_id: id of the word separator put between a prompt transcript and the target text (None: nothing).
+        word_starts: ``{utterance id: word start times}`` for aligned text (:mod:`tts.aligned_text`); targets
+            without times are then not used. None = plain text.
 
     ``__getitem__`` takes ``(index, seed)`` as yielded by :class:`StepBatchSampler`.
     """
@@ -93,13 +96,24 @@ class TTSTrainData(Dataset):
         min_frames: int = 1,
         max_frames: int | None = None,
         space_id: int | None = None,
+        word_starts: dict[str, list[float]] | None = None,
     ) -> None:
         self.store, self.text_ids, self.prompt, self.space = store, text_ids, prompt, space_id
+        self.word_starts = word_starts
         upper = max_frames if max_frames is not None else math.inf
         usable = [e for e in store.entries if min_frames <= e.n_frames <= upper]
         self.entries = [e for e in usable if text_ids.get(e.text) is not None]
         if len(usable) > len(self.entries):
             warnings.warn(f"{len(usable) - len(self.entries)} utterances have no speakable text; skipped", stacklevel=2)
+        if word_starts is not None:
+            timed = [e for e in self.entries if e.id in word_starts]
+            if len(timed) < len(self.entries):
+                warnings.warn(
+                    f"{store.root}: {len(self.entries) - len(timed)} of {len(self.entries)} utterances have no word "
+                    "times (train.word_times); skipped",
+                    stacklevel=2,
+                )
+            self.entries = timed
         if not self.entries:
             raise ValueError(f"{store.root}: no utterance of {min_frames}..{max_frames} frames with speakable text")
         rate = store.frame_rate
@@ -149,7 +163,10 @@ class TTSTrainData(Dataset):
         e = self.entries[index]
         prompt, head = self.choose_prompt(e, np.random.default_rng(list(seed)))
         own = list(self.text_ids[e.text])
-        return TTSItem(head + own, prompt, self.store.read(e), target_text_length=len(own))
+        starts = None
+        if self.word_starts is not None:  # the transcript's word times, mapped onto the frontend's words
+            starts = frontend_word_starts(own, self.space, e.text, self.word_starts[e.id])
+        return TTSItem(head + own, prompt, self.store.read(e), target_text_length=len(own), word_starts=starts)
 
     def zero_shot(self, index: int, seed: int) -> tuple[list[int], torch.Tensor | None]:
         """Inference inputs for utterance ``index``: its text ids and a crop prompt from another utterance of the

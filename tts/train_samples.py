@@ -73,7 +73,9 @@ def dev_samples(
     texts = []
     for k, index in enumerate(picks):
         ids, prompt = data.zero_shot(index, seed)
-        prefix = build_prefix([ids], [prompt], cfg.num_codebooks, frame_stride=cfg.frame_position_stride).to(device)
+        prefix = build_prefix(
+            [ids], [prompt], cfg.num_codebooks, None, cfg.frame_position_stride, cfg.aligned_text, data.space
+        ).to(device)
         low, high = length_limits([len(ids)], cfg.sampling, cfg.frame_rate)
         gen = generate(model, prefix, params, [seed + k], low, high)
         codes = gen.codes[:, :, : gen.lengths[0]]

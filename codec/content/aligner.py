@@ -108,5 +108,6 @@ def align_manifest(
             lines.append(align_one(codec, wav, ws, utt.id).to_json() + "\n")
         except (ValueError, OSError) as exc:
             failures.append(f"{utt.id}: {exc}")
-    write_text_atomic(out, "".join(lines))
+    if lines:  # nothing aligned: no empty output file (the CLI reports the failure)
+        write_text_atomic(out, "".join(lines))
     return len(lines), failures

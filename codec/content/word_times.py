@@ -124,5 +124,6 @@ def align_manifest_whisper(
         timed, matched = transfer_times(words, asr.word_times(wav), wav.shape[-1] / ASR_RATE)
         row = json.loads(Alignment(utt.id, timed, []).to_json())
         lines.append(json.dumps({**row, "matched": round(matched, 3)}, ensure_ascii=False) + "\n")
-    write_text_atomic(out, "".join(lines))
+    if lines:  # nothing aligned: no empty output file (the CLI reports the failure)
+        write_text_atomic(out, "".join(lines))
     return len(lines), failures

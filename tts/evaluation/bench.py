@@ -108,7 +108,9 @@ class Contestant:
         prompts = [torch.randint(0, cfg.codebook_size, (cfg.num_codebooks, prompt_frames), generator=g)] * work.batch
         params = SamplingParams.create(cfg.num_codebooks, cfg.sampling, **self.params)
         start = time.perf_counter()
-        prefix = build_prefix(text, prompts, cfg.num_codebooks, frame_stride=cfg.frame_position_stride)
+        prefix = build_prefix(
+            text, prompts, cfg.num_codebooks, frame_stride=cfg.frame_position_stride, aligned_text=cfg.aligned_text
+        )
         first = None
         for _ in generate_frames(
             self.model,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from tts.batch import build_prefix
-from tts.generate import global_step, local_frame
+from tts.generate import PointerState, global_step, local_frame
 from tts.model import TTSModel
 from tts.sampling import NoiseSource, SamplingParams
 from tts.transformer import KVCache, StepDecoder
@@ -37,6 +37,7 @@ def forced_generate(
     params: SamplingParams,
     seed: int = 0,
     target_text_length: int | None = None,
+    space_id: int | None = None,
 ) -> torch.Tensor:
     """Generate ``num_frames`` frames whose first ``K`` layers are given.
 
@@ -49,6 +50,7 @@ def forced_generate(
         seed: the Gumbel noise seed.
         target_text_length: symbols of the target text alone (default: all of ``text_ids``); sets the frame
             positions exactly as in :meth:`tts.TTS.synthesize`.
+        space_id: the frontend's word separator (a model with aligned text moves its word pointer over words).
 
     Returns:
         ``[Q, num_frames]`` codes; rows ``< K`` equal ``forced[:, :num_frames]``.
@@ -64,7 +66,9 @@ def forced_generate(
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     lengths = None if target_text_length is None else [target_text_length]
-    prefix = build_prefix([list(text_ids)], [prompt], q, lengths, cfg.frame_position_stride).to(device)
+    prefix = build_prefix(
+        [list(text_ids)], [prompt], q, lengths, cfg.frame_position_stride, cfg.aligned_text, space_id
+    ).to(device)
     s = prefix.tokens.shape[1]
     global_decoder = StepDecoder(
         model.global_model, KVCache.allocate(cfg.global_model, 1, s + num_frames, dtype, device)
@@ -76,14 +80,18 @@ def forced_generate(
 
     x = model.embed(prefix.tokens, prefix.codes, prefix.is_frame)
     hidden = model.global_model(x, positions=prefix.positions, cache=global_decoder.cache, start=0)[:, -1]
-    frames = []
+    pointer = PointerState(model, prefix, noise) if model.pointer is not None else None
+    frames, extra = [], None
     for t in range(num_frames):
         if t > 0:
-            hidden = global_step(
-                model, frames[-1], prefix.next_positions + prefix.frame_step * (t - 1), global_decoder, s + t - 1
-            )
+            pos = prefix.next_positions + prefix.frame_step * (t - 1)
+            hidden = global_step(model, frames[-1], pos, global_decoder, s + t - 1, extra)
+        context = hidden
+        if pointer is not None:  # the word pointer moves as the model says (the recording's times are not used)
+            extra, local_add = pointer.advance(hidden)
+            context = hidden + local_add
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
-        frames.append(local_frame(model, hidden, local_decoder, params, gumbel, never_end, forced[None, :, t]))
+        frames.append(local_frame(model, context, local_decoder, params, gumbel, never_end, forced[None, :, t]))
     return torch.stack(frames, dim=2)[0].cpu()  # [Q, F]
 
 
@@ -204,8 +212,9 @@ def sweep(
                 out = codes
             else:
                 out = forced_generate(
-                    tts.model, ids, prompt_codes, codes[:k], codes.shape[1], params, seed, len(target)
-                )
+                    tts.model, ids, prompt_codes, codes[:k], codes.shape[1], params, seed, len(target),
+                    tts.frontend.ids.get(" "),
+                )  # fmt: skip
             with torch.inference_mode():
                 audio = tts.codec.decode(out[None].to(tts.codec.device))[0].float().cpu()  # [1, T]
             add(totals[k], audio, utt.text)
