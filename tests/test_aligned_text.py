@@ -210,6 +210,18 @@ def test_training_with_aligned_text_logs_the_advance_and_ships(store, tiny_relea
     assert wav.dim() == 2 and torch.isfinite(wav).all()
 
 
+def test_word_times_restrict_a_plain_run_to_the_timed_utterances(store, tiny_release, tmp_path):  # noqa: F811
+    times = word_times_file(store, tmp_path / "words.jsonl")
+    kept = [json.loads(x) for x in times.read_text().splitlines()][:5]
+    times.write_text("".join(json.dumps(x) + "\n" for x in kept))
+    extra = [f"train.word_times=[{json.dumps(str(times))}]"]
+    cfg = prepare_tts_experiment(str(tmp_path / "exp"), experiment(tiny_release, *extra), resume=False)
+    with pytest.warns(UserWarning, match="3 of 8 utterances have no word times"):
+        trainer = TTSTrainer(cfg, str(store), None, str(tmp_path / "exp"), cpu=True)
+    assert sorted(e.id for e in trainer.data.entries) == sorted(x["id"] for x in kept)
+    assert trainer.fit(max_steps=1) == 1
+
+
 def test_aligned_text_without_word_times_is_a_clear_error(store, tiny_release, tmp_path, capsys):  # noqa: F811
     cfg = prepare_tts_experiment(str(tmp_path / "a"), experiment(tiny_release, "model.aligned_text=true"), False)
     with pytest.raises(ValueError, match="train.word_times"):

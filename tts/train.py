@@ -169,15 +169,18 @@ class TTSTrainer:
         return TextFrontend.load(rel.path, self.cfg.model.frontend)
 
     def _aligned_text(self, space_id: int | None) -> tuple[FrameTextLayout | None, dict | None]:
-        """Batch layout and word start times of aligned text (``model.aligned_text``), or ``(None, None)``."""
+        """Batch layout of aligned text (``model.aligned_text``, else None) and the word start times of
+        ``train.word_times`` (None when not given). Given times also restrict the data to the utterances they
+        time, for a plain model too, so that a plain and an aligned run can train on the same utterances."""
         mc, t = self.cfg.model, self.tc
-        if not mc.aligned_text:
-            return None, None
-        if not t.word_times:
+        if mc.aligned_text and not t.word_times:
             raise ValueError("model.aligned_text needs word times: train.word_times (made with `ucodec align`)")
+        if not t.word_times:
+            return None, None
         starts, dropped = load_word_times(t.word_times, t.min_word_match)
-        self.acc.print(f"aligned text: word times of {len(starts)} utterances ({dropped} below min_word_match)")
-        return FrameTextLayout(space_id, mc.frame_rate, mc.advance_classes), starts
+        self.acc.print(f"word times of {len(starts)} utterances ({dropped} below train.min_word_match)")
+        layout = FrameTextLayout(space_id, mc.frame_rate, mc.advance_classes) if mc.aligned_text else None
+        return layout, starts
 
     def _frontend(self, base: TextFrontend | None) -> TextFrontend:
         """The run's frontend: the one stored in the experiment, else the base release's, else a new one."""

@@ -71,8 +71,9 @@ class TTSTrainConfig:
     eval_wer: bool = True  # score the samples with Whisper tiny.en when the [eval] extra is installed
     init_from: str | None = None  # TTS release to fine-tune from (weights, frontend and codec)
     init_global: str | None = None  # local Llama/Qwen-style directory to warm-start the global model from
-    # Aligned text (model.aligned_text): `ucodec align` JSONL files of the train and dev utterances; utterances
-    # without times (or whose Whisper alignment matched fewer than min_word_match of the words) are not trained on.
+    # Aligned text (model.aligned_text): `ucodec align` JSONL files of the train and dev utterances. When given
+    # (for any model), utterances without times, or whose Whisper alignment matched fewer than min_word_match of
+    # their words, are not trained on.
     word_times: tuple[str, ...] = ()
     min_word_match: float = 0.5
 
