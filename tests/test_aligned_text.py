@@ -232,3 +232,14 @@ def test_aligned_text_without_word_times_is_a_clear_error(store, tiny_release, t
     assert main([*args, "--word-times", str(tmp_path / "nope.jsonl")]) == 2
     assert "nope.jsonl: no such word-times file" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_the_oracle_moves_the_pointer_too():
+    from tts.evaluation.oracle import forced_generate
+
+    torch.manual_seed(0)
+    model = tiny(True).eval()
+    forced = torch.randint(0, 256, (4, 6))
+    params = SamplingParams.create(32, model.config.sampling)
+    out = forced_generate(model, item(3, 1).text_ids, None, forced, 6, params, seed=0, space_id=SPACE)
+    assert out.shape == (32, 6) and torch.equal(out[:4], forced)
