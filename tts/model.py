@@ -6,6 +6,9 @@
   hidden state of the *previous* position; position q also gets the embedding of code q-1; it predicts code q.
   Layer 0's vocabulary has an extra END token that stops generation.
 
+With ``aligned_text`` a :class:`WordPointer` also tells every target frame which word it speaks and predicts when
+the word changes (:mod:`tts.aligned_text`).
+
 ``forward(batch)`` is the training path: the global model runs once over the whole batch and the local model runs
 on all supervised frames at once (B·F sequences of length Q). The inference path (KV caches, sampling) lives in
 :mod:`tts.generate` and calls :meth:`TTSModel.embed`, ``global_model`` and the :class:`LocalModel` step helpers.
@@ -35,7 +38,7 @@ class LMOutput:
             weighted speech loss counts each layer's tokens :attr:`TTSConfig.level_weights` times.
         speech_loss: scalar mean cross-entropy over all target speech tokens (END included), unweighted.
         text_loss: scalar mean next-text-token cross-entropy (0 when the weight is 0).
-        advance_loss: scalar mean cross-entropy of the word pointer's advance (aligned text; else 0);
+        advance_loss: scalar mean cross-entropy of the word pointer's advance (aligned text; else None);
             ``advance_hits`` / ``advance_count``: its top-1 hits and scored frames.
         layer_loss: ``[Q]`` mean cross-entropy per RVQ layer (for logging; nan for a layer without targets).
         layer_hits: ``[Q]`` teacher-forced top-1 hits per layer; ``layer_count``: ``[Q]`` scored tokens per layer.
