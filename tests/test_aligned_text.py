@@ -243,3 +243,24 @@ def test_the_oracle_moves_the_pointer_too():
     params = SamplingParams.create(32, model.config.sampling)
     out = forced_generate(model, item(3, 1).text_ids, None, forced, 6, params, seed=0, space_id=SPACE)
     assert out.shape == (32, 6) and torch.equal(out[:4], forced)
+
+
+def test_the_oracle_can_hold_the_pointer_at_the_recording_s_words():
+    from tts.evaluation.oracle import forced_generate
+
+    torch.manual_seed(0)
+    model = tiny(True).eval()
+    seen = []
+    model.pointer.to_local.register_forward_hook(lambda _m, args, _out: seen.append(args[0].clone()))  # word vectors
+    with torch.no_grad():
+        model.pointer.head.bias.copy_(torch.tensor([50.0, -50.0, -50.0, -50.0]))  # left alone it never moves
+    params = SamplingParams.create(32, model.config.sampling)
+    text = item(3, 1).text_ids
+    forced_generate(model, text, None, torch.zeros(0, 4, dtype=torch.long), 4, params, space_id=SPACE)
+    assert all(torch.equal(w, seen[0]) for w in seen)  # the model's own pointer stayed on word 0
+    seen.clear()
+    pointers = ([0, 1, 1, 2], [0, 1, 0, 1])
+    forced_generate(
+        model, text, None, torch.zeros(0, 4, dtype=torch.long), 4, params, space_id=SPACE, pointers=pointers
+    )
+    assert torch.equal(seen[1], seen[2]) and not torch.equal(seen[0], seen[1]) and not torch.equal(seen[2], seen[3])

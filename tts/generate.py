@@ -147,6 +147,12 @@ class PointerState:
         self.pointer = torch.minimum(self.pointer + step, self.last)
         return self.pointer_net.inputs(self.words, self.pointer, step)
 
+    def place(self, pointer: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Put the pointer where the caller says (``[B]`` word and advance class; an oracle's recording times)
+        instead of sampling it; returns the frame's inputs as :meth:`advance` does."""
+        self.pointer = torch.minimum(pointer.to(self.last.device), self.last)
+        return self.pointer_net.inputs(self.words, self.pointer, step.to(self.last.device))
+
     @property
     def at_end(self) -> torch.Tensor:
         return self.pointer == self.last

@@ -60,6 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ground-truth", action="store_true", help="do not score the recordings themselves")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--word-times",
+        nargs="+",
+        metavar="JSONL",
+        help="for a model with aligned text: word times of the lines (ucodec align); its word pointer then follows "
+        "the recording instead of the model",
+    )
     add_sampling_arguments(p)
     p.set_defaults(func=run_eval_tts_oracle, command_parser=p)
 
@@ -209,6 +216,11 @@ def run_eval_tts_oracle(args: argparse.Namespace) -> int:
     q = synthesizer.config.num_codebooks
     depths = parse_layers(args.layers, q)
     params = SamplingParams.create(q, synthesizer.config.sampling, args.temperature, args.top_k, args.top_p)
+    times = None
+    if args.word_times:
+        from tts.aligned_text import load_word_times
+
+        times = load_word_times(args.word_times)[0]
     scorer = Scorer(("wer",))
     scorer.load()
     rows, real, lines = sweep(
@@ -221,6 +233,7 @@ def run_eval_tts_oracle(args: argparse.Namespace) -> int:
         seed=args.seed,
         recordings=not args.no_ground_truth,
         progress=not args.no_progress,
+        word_times=times,
     )
     text = report(rows, real, lines, str(args.model), render_command(args))
     out = Path(args.out)

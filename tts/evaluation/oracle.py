@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tts.aligned_text import frame_text_targets, frontend_word_starts
 from tts.batch import build_prefix
 from tts.generate import PointerState, global_step, local_frame
 from tts.model import TTSModel
@@ -38,6 +39,7 @@ def forced_generate(
     seed: int = 0,
     target_text_length: int | None = None,
     space_id: int | None = None,
+    pointers: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> torch.Tensor:
     """Generate ``num_frames`` frames whose first ``K`` layers are given.
 
@@ -51,6 +53,8 @@ def forced_generate(
         target_text_length: symbols of the target text alone (default: all of ``text_ids``); sets the frame
             positions exactly as in :meth:`tts.TTS.synthesize`.
         space_id: the frontend's word separator (a model with aligned text moves its word pointer over words).
+        pointers: ``(words, advances)`` per frame (:func:`tts.aligned_text.frame_text_targets` of the recording's
+            word times) for a model with aligned text: the pointer follows the recording instead of the model.
 
     Returns:
         ``[Q, num_frames]`` codes; rows ``< K`` equal ``forced[:, :num_frames]``.
@@ -87,7 +91,11 @@ def forced_generate(
             pos = prefix.next_positions + prefix.frame_step * (t - 1)
             hidden = global_step(model, frames[-1], pos, global_decoder, s + t - 1, extra)
         context = hidden
-        if pointer is not None:  # the word pointer moves as the model says (the recording's times are not used)
+        if pointer is not None and pointers is not None:  # the pointer at the recording's word times
+            step = torch.tensor([pointers[1][t]], device=device)
+            extra, local_add = pointer.place(torch.tensor([pointers[0][t]], device=device), step)
+            context = hidden + local_add
+        elif pointer is not None:  # the word pointer moves as the model says
             extra, local_add = pointer.advance(hidden)
             context = hidden + local_add
         gumbel = noise.gumbel(q, cfg.head_vocab) if noise is not None else None
@@ -158,6 +166,7 @@ def sweep(
     max_prompt_seconds: float = 10.0,
     recordings: bool = True,
     progress: bool = True,
+    word_times: dict[str, list[float]] | None = None,
 ) -> tuple[list[OracleRow], OracleRow | None, int]:
     """Run the sweep over the first ``limit`` usable lines of ``manifest`` → (rows per depth, recordings, lines).
 
@@ -167,6 +176,8 @@ def sweep(
         scorer: a loaded :class:`codec.evaluation.scoring.Scorer` with ``wer``.
         params: sampling of the free layers.
         recordings: also score the recordings themselves (Whisper's floor on these lines).
+        word_times: ``{id: word starts}`` (``ucodec align``): a model with aligned text then reads each line with
+            its pointer at the recording's word times; lines without times let the model move it.
 
     Raises:
         ValueError: no line has a same-speaker prompt, or ``limit < 1``.
@@ -205,6 +216,10 @@ def sweep(
         prompt_codes, prompt_text = tts.prepare_prompt(prompt_wav, prompts[utt.id].text)
         target = tts.frontend.encode(utt.text)
         ids = (tts.frontend.encode(prompt_text) + space if prompt_text else []) + target
+        pointers = None
+        if word_times is not None and tts.config.aligned_text and utt.id in word_times:
+            starts = frontend_word_starts(target, tts.frontend.ids.get(" "), utt.text, word_times[utt.id])
+            pointers = frame_text_targets(starts, codes.shape[1], tts.config.frame_rate, tts.config.advance_classes)
         if recordings:
             add(real, wav, utt.text)
         for k in depths:
@@ -213,7 +228,7 @@ def sweep(
             else:
                 out = forced_generate(
                     tts.model, ids, prompt_codes, codes[:k], codes.shape[1], params, seed, len(target),
-                    tts.frontend.ids.get(" "),
+                    tts.frontend.ids.get(" "), pointers,
                 )  # fmt: skip
             with torch.inference_mode():
                 audio = tts.codec.decode(out[None].to(tts.codec.device))[0].float().cpu()  # [1, T]
