@@ -274,3 +274,16 @@ def test_bench_table_is_shared_with_other_modules():
     assert parser.parse_args(["eval", "tts", "--model", "m", "--manifest", "x", "--out", "o"]).func.__name__ == (
         "run_eval_tts"
     )
+
+
+def test_report_command_writes_list_options_word_by_word():
+    import argparse
+
+    from codec.evaluation.cli import render_command
+
+    p = argparse.ArgumentParser(prog="ucodec eval tts-oracle")
+    p.add_argument("--word-times", nargs="+")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(["--word-times", "a.jsonl", "b c.jsonl", "--no-progress"])
+    args.command_parser = p
+    assert render_command(args) == "ucodec eval tts-oracle --word-times a.jsonl 'b c.jsonl' --no-progress"

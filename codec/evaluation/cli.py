@@ -86,7 +86,12 @@ def render_command(args: argparse.Namespace) -> str:
         flag = max(action.option_strings, key=len)
         if isinstance(value, tuple):  # a per-layer option is written back as it was typed
             value = ",".join(str(v) for v in value)
-        words += [flag] if isinstance(action, argparse._StoreTrueAction) else [flag, str(value)]
+        if isinstance(action, argparse._StoreTrueAction):
+            words.append(flag)
+        elif isinstance(value, list):  # nargs="+": one word per value
+            words += [flag, *map(str, value)]
+        else:
+            words += [flag, str(value)]
     return shlex.join(words)
 
 
