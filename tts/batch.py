@@ -33,8 +33,9 @@ class TTSItem:
         target_codes: ``[Q, Ft]`` codes to learn.
         target_text_length: symbols of the target text at the end of ``text_ids`` (None: all of them); aligned
             positions (:func:`item_positions`) and aligned text read it.
-        word_starts: start times (s) of the target text's transcript words, for aligned text
-            (:mod:`tts.aligned_text`); None = not aligned.
+        word_starts: start times (s) of the target text's frontend words, for aligned text (from
+            :func:`tts.aligned_text.frontend_word_starts`; a list of another length is spread over the words by
+            count); None = not aligned.
     """
 
     text_ids: Sequence[int] | torch.Tensor
