@@ -370,6 +370,10 @@ def test_align_with_whisper_on_real_speech(corpus, tmp_path):
         assert all(0 <= w["start"] <= w["end"] <= 0.8 + 0.5 * 3 + 0.01 for w in row["words"])
     assert main(["align", str(tmp_path / "none.jsonl"), str(tmp_path / "x.jsonl"), "--whisper"]) == 2
     assert not (tmp_path / "x.jsonl").exists()
+    assert main(["align", str(corpus), str(tmp_path / "y.jsonl"), "--whisper", "--threads", "-1"]) == 2
+    one = tmp_path / "one.jsonl"  # one thread, as for parallel parts: the same words
+    assert main(["align", str(corpus), str(one), "--whisper", "--threads", "1", "--no-progress"]) == 0
+    assert [json.loads(x)["words"] for x in one.read_text().splitlines()] == [r["words"] for r in rows]
 
 
 def test_tangent_prefix_gradient_leaves_the_norm_of_e_alone():

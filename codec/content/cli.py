@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="word times from Whisper tiny.en's word timestamps matched onto the transcript (no codec, no phones; "
         "the [eval] extra); each line also says which fraction of its words Whisper recognised (matched)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads (Whisper's with --whisper, else torch's; default 0 = the library's choice). Give 1 to "
+        "each of several align processes run side by side on parts of a manifest",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_align)
 
@@ -72,13 +79,21 @@ def _align(args: argparse.Namespace) -> int:
     that cannot be aligned are listed and skipped."""
     from codec.content.aligner import align_manifest
 
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {args.threads}")
     if args.whisper:
         from codec.content.word_times import align_manifest_whisper
 
-        done, failures = align_manifest_whisper(args.manifest, args.out, progress=not args.no_progress)
+        done, failures = align_manifest_whisper(
+            args.manifest, args.out, threads=args.threads, progress=not args.no_progress
+        )
     else:
+        import torch
+
         from codec.model import Codec
 
+        if args.threads:
+            torch.set_num_threads(args.threads)
         codec = Codec.from_pretrained(args.model)
         done, failures = align_manifest(codec, args.manifest, args.out, args.language, progress=not args.no_progress)
     for line in failures[:SHOW_FAILURES]:
