@@ -398,3 +398,21 @@ def test_tangent_prefix_gradient_leaves_the_norm_of_e_alone():
         q.zero_grad()
         assert torch.allclose(out.prefix, q(z, num_codebooks=q.cfg.num_codebooks, prefix_layers=1).prefix)
     assert grads[False].abs().max() > 1e-3 and grads[True].abs().max() < 1e-4
+
+
+def test_an_interrupted_align_resumes_from_its_partial_lines(tmp_path):
+    from codec.content.aligner import ResumableLines
+
+    out = tmp_path / "words.jsonl"
+    first = ResumableLines(out, {"a", "b", "c"})
+    first.add(json.dumps({"id": "a", "words": []}) + "\n")
+    first._fh.write('{"id": "b", "wor')  # killed mid-line
+    first._fh.flush()
+    assert not out.exists() and (tmp_path / "words.jsonl.partial").exists()
+    again = ResumableLines(out, {"a", "b"})  # the cut line is dropped, "a" is kept and not redone
+    assert again.done == {"a"}
+    again.add(json.dumps({"id": "b", "words": []}) + "\n")
+    assert again.finish() == 2
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["a", "b"]
+    assert not (tmp_path / "words.jsonl.partial").exists()
+    assert ResumableLines(tmp_path / "none.jsonl", {"x"}).finish() == 0 and not (tmp_path / "none.jsonl").exists()

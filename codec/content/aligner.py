@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -75,10 +76,50 @@ def align_one(codec, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_
     return Alignment(utt_id, out_words, phones)
 
 
+class ResumableLines:
+    """The JSONL output of an align run, written line by line to ``OUT.partial`` so that a killed run resumes:
+    complete lines of utterances still in the manifest are kept and :attr:`done` lists their ids (a line cut by the
+    kill is dropped); :meth:`finish` moves everything to ``OUT`` atomically (nothing when no line was made)."""
+
+    def __init__(self, out: str | os.PathLike, ids: set[str]) -> None:
+        self.out = Path(out)
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.lines: list[str] = []
+        self.done: set[str] = set()
+        if self.partial.is_file():
+            for line in self.partial.read_text(encoding="utf-8").splitlines():
+                try:
+                    key = str(json.loads(line)["id"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if key in ids and key not in self.done:
+                    self.lines.append(line + "\n")
+                    self.done.add(key)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.partial, "w", encoding="utf-8")
+        self._fh.writelines(self.lines)
+        self._fh.flush()
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        self._fh.write(line)
+        self._fh.flush()
+
+    def finish(self) -> int:
+        from codec.atomic import write_text_atomic
+
+        self._fh.close()
+        if self.lines:
+            write_text_atomic(self.out, "".join(self.lines))
+        self.partial.unlink(missing_ok=True)
+        return len(self.lines)
+
+
 def align_manifest(
     codec, manifest: str | os.PathLike, out: str | os.PathLike, language: str = "en-us", progress: bool = True
 ) -> tuple[int, list[str]]:
-    """Align every utterance of a manifest into a JSONL file (written atomically at the end).
+    """Align every utterance of a manifest into a JSONL file (written atomically at the end; a killed run resumes
+    from ``OUT.partial``, :class:`ResumableLines`).
 
     Returns:
         ``(aligned, failures)``: the number of lines written and one message per utterance that could not be
@@ -89,7 +130,6 @@ def align_manifest(
     """
     from tqdm import tqdm
 
-    from codec.atomic import write_text_atomic
     from codec.audio import load_audio
     from codec.content.phonemes import phonemize_words
     from codec.manifest import read_manifest
@@ -100,14 +140,14 @@ def align_manifest(
     utts = read_manifest(manifest)
     if not utts:
         raise ValueError(f"{manifest}: the manifest has no utterances")
-    words = phonemize_words([u.text or "" for u in utts], language)
-    lines, failures = [], []
-    for utt, ws in tqdm(list(zip(utts, words, strict=True)), desc="align", unit="utt", disable=not progress):
+    words = phonemize_words([u.text or "" for u in utts], language)  # before any output exists: no espeak, no file
+    output = ResumableLines(out, {u.id for u in utts})
+    todo = [(u, ws) for u, ws in zip(utts, words, strict=True) if u.id not in output.done]
+    failures = []
+    for utt, ws in tqdm(todo, desc="align", unit="utt", disable=not progress):
         try:
             wav = load_audio(utt.audio, codec.sample_rate)
-            lines.append(align_one(codec, wav, ws, utt.id).to_json() + "\n")
+            output.add(align_one(codec, wav, ws, utt.id).to_json() + "\n")
         except (ValueError, OSError) as exc:
             failures.append(f"{utt.id}: {exc}")
-    if lines:  # nothing aligned: no empty output file (the CLI reports the failure)
-        write_text_atomic(out, "".join(lines))
-    return len(lines), failures
+    return output.finish(), failures  # nothing aligned: no output file (the CLI reports the failure)

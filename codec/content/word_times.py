@@ -20,7 +20,7 @@ import os
 import re
 from difflib import SequenceMatcher
 
-from codec.content.aligner import Alignment
+from codec.content.aligner import Alignment, ResumableLines
 
 _KEEP = re.compile(r"[^a-z0-9']+")
 
@@ -89,7 +89,8 @@ def _fill_gaps(times: list, duration: float) -> None:
 def align_manifest_whisper(
     manifest: str | os.PathLike, out: str | os.PathLike, threads: int = 0, progress: bool = True
 ) -> tuple[int, list[str]]:
-    """Word times of every transcribed utterance of a manifest into a JSONL file (written atomically at the end).
+    """Word times of every transcribed utterance of a manifest into a JSONL file (written atomically at the end;
+    a killed run resumes from ``OUT.partial``).
 
     Returns:
         ``(aligned, failures)`` as :func:`codec.content.aligner.align_manifest`.
@@ -101,7 +102,6 @@ def align_manifest_whisper(
 
     from tqdm import tqdm
 
-    from codec.atomic import write_text_atomic
     from codec.audio import load_audio
     from codec.evaluation.asr import ASR_RATE, WhisperASR
     from codec.manifest import read_manifest
@@ -109,9 +109,11 @@ def align_manifest_whisper(
     utts = read_manifest(manifest)
     if not utts:
         raise ValueError(f"{manifest}: the manifest has no utterances")
-    asr = WhisperASR(threads=threads)
-    lines, failures = [], []
-    for utt in tqdm(utts, desc="align (whisper)", unit="utt", disable=not progress):
+    asr = WhisperASR(threads=threads)  # before any output exists: no Whisper, no file
+    output = ResumableLines(out, {u.id for u in utts})
+    failures = []
+    todo = [u for u in utts if u.id not in output.done]
+    for utt in tqdm(todo, desc="align (whisper)", unit="utt", disable=not progress):
         words = (utt.text or "").split()
         if not words:
             failures.append(f"{utt.id}: no transcript")
@@ -123,7 +125,5 @@ def align_manifest_whisper(
             continue
         timed, matched = transfer_times(words, asr.word_times(wav), wav.shape[-1] / ASR_RATE)
         row = json.loads(Alignment(utt.id, timed, []).to_json())
-        lines.append(json.dumps({**row, "matched": round(matched, 3)}, ensure_ascii=False) + "\n")
-    if lines:  # nothing aligned: no empty output file (the CLI reports the failure)
-        write_text_atomic(out, "".join(lines))
-    return len(lines), failures
+        output.add(json.dumps({**row, "matched": round(matched, 3)}, ensure_ascii=False) + "\n")
+    return output.finish(), failures  # nothing aligned: no output file (the CLI reports the failure)
