@@ -97,18 +97,22 @@ class WordPointer(nn.Module):
         count = text.new_zeros(b, g).scatter_add(1, idx, inside.to(text.dtype))
         return sums / count.clamp_min(1)[..., None]
 
-    def inputs(
-        self, words: torch.Tensor, pointer: torch.Tensor, advance: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(global_add, local_add)`` ``[B, ..., D]`` for ``pointer`` and ``advance`` ``[B, ...]`` over
-        ``words [B, G, D]``; zero where the pointer is negative (no word)."""
-        has = pointer >= 0
+    def side_input(self, side: str, words: torch.Tensor, pointer: torch.Tensor, advance: torch.Tensor) -> torch.Tensor:
+        """What the pointer adds on one ``side`` (``"global"``: a frame's input, ``"local"``: the local model's
+        conditioning), ``[B, ..., D]`` for ``pointer`` and ``advance`` ``[B, ...]`` over ``words [B, G, D]``; zero
+        where the pointer is negative (no word)."""
+        glob = side == "global"
+        proj, adv_emb = (self.to_global, self.advance_global) if glob else (self.to_local, self.advance_local)
         flat = pointer.clamp_min(0).reshape(pointer.shape[0], -1)
         word = words.gather(1, flat[..., None].expand(-1, -1, words.shape[-1])).view(*pointer.shape, -1)
         adv = advance.clamp(0, self.head.out_features - 1)
-        keep = has[..., None].to(words.dtype)
-        to_global = (self.to_global(word) + self.advance_global(adv)) * keep
-        return to_global, (self.to_local(word) + self.advance_local(adv)) * keep
+        return (proj(word) + adv_emb(adv)) * (pointer >= 0)[..., None].to(words.dtype)
+
+    def inputs(
+        self, words: torch.Tensor, pointer: torch.Tensor, advance: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(global_add, local_add)`` of :meth:`side_input` (generation needs both for each frame)."""
+        return tuple(self.side_input(side, words, pointer, advance) for side in ("global", "local"))
 
 
 class FrameEmbedding(nn.Module):
@@ -221,7 +225,9 @@ class TTSModel(nn.Module):
         if aligned:  # frame p reads the pointer set where it was predicted (p - 1)
             words = self.pointer.vectors(self.text_emb(batch.tokens), batch.word_of_token)
             shift = partial(F.pad, pad=(1, -1))
-            x = x + self.pointer.inputs(words, shift(batch.next_word, value=-1), shift(batch.next_advance, value=0))[0]
+            x = x + self.pointer.side_input(
+                "global", words, shift(batch.next_word, value=-1), shift(batch.next_advance, value=0)
+            )
         hidden = self.global_model(x, positions=batch.positions)  # [B, S, D]
 
         targets = batch.speech_targets.transpose(1, 2)  # [B, S, Q]
@@ -231,7 +237,7 @@ class TTSModel(nn.Module):
         context = hidden[supervised]
         advance_loss = advance_hits = advance_count = None
         if aligned:
-            context = context + self.pointer.inputs(words, batch.next_word, batch.next_advance)[1][supervised]
+            context = context + self.pointer.side_input("local", words, batch.next_word, batch.next_advance)[supervised]
             scored_adv = batch.next_advance != IGNORE_INDEX
             adv_logits = self.pointer.head(hidden[scored_adv])
             adv_targets = batch.next_advance[scored_adv]

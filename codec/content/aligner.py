@@ -25,8 +25,9 @@ class Alignment:
     words: list[dict]  # {"word", "start", "end"}
     phones: list[dict]  # {"symbol", "start", "end"}
 
-    def to_json(self) -> str:
-        return json.dumps({"id": self.id, "words": self.words, "phones": self.phones}, ensure_ascii=False)
+    def to_json(self, **extra) -> str:
+        """One JSONL line (without the newline); ``extra`` fields follow the three of every aligner."""
+        return json.dumps({"id": self.id, "words": self.words, "phones": self.phones, **extra}, ensure_ascii=False)
 
 
 def align_one(codec, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_id: str = "") -> Alignment:

@@ -98,8 +98,6 @@ def align_manifest_whisper(
     Raises:
         FileNotFoundError / ValueError: no manifest, an empty one, or the ``[eval]`` extra (Whisper) missing.
     """
-    import json
-
     from tqdm import tqdm
 
     from codec.audio import load_audio
@@ -124,6 +122,5 @@ def align_manifest_whisper(
             failures.append(f"{utt.id}: {exc}")
             continue
         timed, matched = transfer_times(words, asr.word_times(wav), wav.shape[-1] / ASR_RATE)
-        row = json.loads(Alignment(utt.id, timed, []).to_json())
-        output.add(json.dumps({**row, "matched": round(matched, 3)}, ensure_ascii=False) + "\n")
+        output.add(Alignment(utt.id, timed, []).to_json(matched=round(matched, 3)) + "\n")
     return output.finish(), failures  # nothing aligned: no output file (the CLI reports the failure)
