@@ -138,17 +138,25 @@ def load_release(path: str | os.PathLike, kind: str, format_version: int, verify
     return Release(path=root, meta=meta, config=meta["config"], state_dict=state)
 
 
-def load_weights(model: torch.nn.Module, release: Release, new_modules: tuple[str, ...] = ()) -> None:
+def load_weights(
+    model: torch.nn.Module, release: Release, new_modules: tuple[str, ...] = (), relearn: tuple[str, ...] = ()
+) -> None:
     """Load a release's weights into ``model`` (fp16 weights are upcast to the model's fp32).
 
     ``new_modules``: name prefixes of parts the model adds to the release's (a warm start); their tensors may be
-    missing and keep their initialisation.
+    missing and keep their initialisation. ``relearn``: name prefixes whose release tensors are dropped, so those
+    parts keep their initialisation too (a warm start that rebuilds a part, perhaps in another shape).
 
     Raises:
         ValueError: a tensor is missing, unexpected, or of another shape than the config builds (e.g. a config.json
             edited after export).
     """
-    state = {k: v.float() if v.is_floating_point() else v for k, v in release.state_dict.items()}
+    state = {
+        k: v.float() if v.is_floating_point() else v
+        for k, v in release.state_dict.items()
+        if not (relearn and k.startswith(relearn))
+    }
+    new_modules = tuple(new_modules) + tuple(relearn)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches raise even with strict=False, with one line per tensor

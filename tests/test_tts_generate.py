@@ -92,9 +92,18 @@ def aligned() -> TTSModel:
     return TTSModel(cfg).eval()
 
 
-@pytest.mark.parametrize("kind", ["plain", "aligned", "aligned+transcript"])
-def test_cached_generation_equals_full_forward_greedy(model, aligned, kind):
-    net = model if kind == "plain" else aligned
+@pytest.fixture(scope="module")
+def grouped() -> TTSModel:
+    """The tiny model predicting two layers a local step (its in-step code table randomised: it starts at 0)."""
+    torch.manual_seed(0)
+    net = TTSModel(TTSConfig.load("configs/tts/tiny.yaml", ["local_levels_per_step=2"])).eval()
+    torch.nn.init.normal_(net.local.intra_emb.weight, std=0.5)
+    return net
+
+
+@pytest.mark.parametrize("kind", ["plain", "aligned", "aligned+transcript", "grouped"])
+def test_cached_generation_equals_full_forward_greedy(model, aligned, grouped, kind):
+    net = {"plain": model, "grouped": grouped}.get(kind, aligned)
     stride = net.config.frame_position_stride
     text, prompt = [5, 6, 7, 8], codes(3, 1)
     target_text = 2 if kind.endswith("transcript") else len(text)  # the first two symbols: the prompt's transcript
@@ -109,9 +118,9 @@ def test_cached_generation_equals_full_forward_greedy(model, aligned, kind):
         assert logits[-1, 0].argmax() == V
 
 
-@pytest.mark.parametrize("kind", ["plain", "aligned"])
-def test_batch_equals_per_item_with_the_same_seeds(model, aligned, monkeypatch, kind):
-    net = model if kind == "plain" else aligned
+@pytest.mark.parametrize("kind", ["plain", "aligned", "grouped"])
+def test_batch_equals_per_item_with_the_same_seeds(model, aligned, grouped, monkeypatch, kind):
+    net = {"plain": model, "grouped": grouped}.get(kind, aligned)
     bias_logits(net, monkeypatch, V, amount=4.0)  # END likely but not certain: sequences end at different times
     texts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
     prompts = [codes(2, 1), None, codes(4, 2)]

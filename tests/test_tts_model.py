@@ -203,6 +203,58 @@ def test_local_cache_equals_full_forward(model):
             assert_close(logits, full[:, q, : logits.shape[-1]], rtol=1e-5, atol=1e-5)
 
 
+def grouped_model(g: int) -> TTSModel:
+    """The tiny model predicting ``g`` layers a local step, its in-step code table randomised (it starts at 0)."""
+    torch.manual_seed(0)
+    net = TTSModel(tiny_config(f"local_levels_per_step={g}")).eval()
+    torch.nn.init.normal_(net.local.intra_emb.weight, std=0.5)
+    return net
+
+
+@pytest.mark.parametrize("g", [2, 4])
+def test_grouped_local_model_steps_equal_full_forward(g):
+    net = grouped_model(g)
+    local = net.local
+    assert local.steps == Q // g and local.pos_emb.shape[0] == Q // g
+    hidden = torch.randn(2, 32)
+    frame = codes(2).T.contiguous()  # [2, Q]
+    full = local(hidden, frame)
+    fast = StepDecoder(local.transformer, KVCache.allocate(net.config.local_model, 2, local.steps))
+    base = local.frame_inputs(hidden)
+    for p in range(local.steps):
+        h = fast.step(local.step_input(base, p, frame[:, (p - 1) * g : p * g] if p else None), p)
+        for q in range(p * g, (p + 1) * g):
+            if q > p * g:
+                h = local.intra_step(h, frame[:, q - 1], q)
+            logits = local.step_logits(h, q)
+            assert_close(logits, full[:, q, : logits.shape[-1]], rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_local_model_sees_the_codes_before_each_layer():
+    net, hidden = grouped_model(2), torch.randn(3, 32)
+    frame = codes(3).T.contiguous()
+    logits = net.local(hidden, frame)
+    frame[:, 10] = (frame[:, 10] + 1) % V  # layer 10 opens step 5; layer 11 reads it inside the step
+    changed = net.local(hidden, frame)
+    assert_close(changed[:, :11], logits[:, :11], rtol=0, atol=0)
+    assert not torch.allclose(changed[:, 11], logits[:, 11]) and not torch.allclose(changed[:, 12:], logits[:, 12:])
+    frame[:, 11] = (frame[:, 11] + 1) % V  # the last layer of a step only reaches the next steps
+    again = net.local(hidden, frame)
+    assert_close(again[:, :12], changed[:, :12], rtol=0, atol=0)
+
+
+def test_grouped_training_pass_and_validation():
+    net = grouped_model(2).train()
+    batch = collate([([5, 6], codes(2, 1), codes(4, 2))], end_id=V)
+    out = net(batch)
+    assert out.logits.shape[1:] == (Q, V + 1) and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert net.local.intra_emb.weight.grad.abs().sum() > 0
+    assert TTSModel(tiny_config()).local.intra_emb is None  # one layer a step: no in-step table
+    with pytest.raises(ValueError, match="local_levels_per_step"):
+        tiny_config("local_levels_per_step=3")  # 32 layers do not split into steps of 3
+
+
 def test_step_decoder_equals_cached_forward_with_padding(model):
     prefix = build_prefix([[5, 6, 7, 8, 9], [10, 11]], [codes(2, 1), codes(3, 2)], Q)
     cfg = model.config.global_model

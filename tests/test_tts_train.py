@@ -284,6 +284,27 @@ def test_init_from_a_release_of_another_codec_warm_starts(straight, store, tmp_p
     assert trainer.step == 1
 
 
+@pytest.mark.parametrize("how", ["two layers a step", "relearn"])
+def test_init_from_relearns_the_local_model(straight, store, tiny_release, tmp_path, capsys, how):
+    """A warm start into two layers a local step (or with ``train.relearn``) keeps everything but ``local.``."""
+    from ucodec.cli import main
+
+    assert main(["export-tts", str(straight.exp), str(tmp_path / "rel")]) == 0
+    extra = ["model.local_levels_per_step=2"] if how != "relearn" else ['train.relearn=["local."]']
+    cfg = load_tts_experiment(None, None, [*FAST, *extra], init_from=str(tmp_path / "rel"))
+    cfg = prepare_tts_experiment(str(tmp_path / "exp"), cfg, resume=False)
+    torch.manual_seed(3)
+    trainer = TTSTrainer(cfg, str(store), None, str(tmp_path / "exp"), cpu=True)
+    assert ("its local model is relearned" in capsys.readouterr().out) == (how != "relearn")
+    base = TTS.from_pretrained(tmp_path / "rel").model.state_dict()
+    mine = trainer.acc.unwrap_model(trainer.model).state_dict()
+    kept = [k for k in mine if not k.startswith("local.")]
+    assert kept and all(torch.equal(base[k], mine[k]) for k in kept)
+    assert not torch.equal(base["local.in_proj.weight"], mine["local.in_proj.weight"])
+    trainer.fit(max_steps=1)
+    assert trainer.step == 1
+
+
 def test_two_process_cpu_ddp_keeps_ranks_identical(store, tiny_release, tmp_path):
     accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
     if not os.path.exists(accelerate):

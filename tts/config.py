@@ -118,6 +118,10 @@ class TTSConfig(ConfigMixin):
             num_layers=2, d_model=128, num_heads=2, dim_feedforward=512, norm="layer_norm"
         )
     )
+    # RVQ layers the local model predicts per step: 1 = one local step per layer (Q steps a frame); G > 1 = Q / G
+    # steps, each predicting G consecutive layers, the later ones conditioned on the codes chosen before them in the
+    # step through an embedding added to the step's hidden state (no further Transformer pass). Fewer steps = faster.
+    local_levels_per_step: int = 1
     text_loss_weight: float = 0.01  # weight of next-text-token loss (0 = speech loss only)
     first_layer_loss_weight: float = 1.0  # weight of RVQ layer 0 (and END) against each finer layer (eval tts-oracle)
     # The codec's content levels (its model.content.levels): their loss counts content_loss_weight times each finer
@@ -138,6 +142,11 @@ class TTSConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.num_codebooks < 1 or self.codebook_size < 2:
             raise ValueError("num_codebooks must be >= 1 and codebook_size >= 2")
+        if self.local_levels_per_step < 1 or self.num_codebooks % self.local_levels_per_step:
+            raise ValueError(
+                f"local_levels_per_step must be >= 1 and divide num_codebooks ({self.num_codebooks}), got "
+                f"{self.local_levels_per_step}"
+            )
         if self.frame_rate <= 0 or self.text_vocab_size < 4 or self.code_embedding_dim < 1:
             raise ValueError("frame_rate > 0, text_vocab_size >= 4 and code_embedding_dim >= 1 are required")
         if self.text_loss_weight < 0:
@@ -173,6 +182,11 @@ class TTSConfig(ConfigMixin):
         if self.frame_embedding == "concat":
             return self.num_codebooks * self.code_embedding_dim
         return self.global_model.d_model
+
+    @property
+    def local_steps(self) -> int:
+        """Local Transformer steps per frame (``Q / local_levels_per_step``)."""
+        return self.num_codebooks // self.local_levels_per_step
 
     @property
     def tokens_per_second(self) -> float:

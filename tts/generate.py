@@ -1,9 +1,10 @@
-"""Fast autoregressive generation: prefill, then per frame one global step and Q local steps.
+"""Fast autoregressive generation: prefill, then per frame one global step and Q / G local steps.
 
 The loop is built for CPU latency (gpt-fast style):
 
 - **Static caches.** The global KV cache is allocated once for ``prefix + max_frames`` slots; the local cache holds
-  Q slots and is simply overwritten every frame (position q only ever reads slots ``<= q``, all written this frame).
+  one slot per local step and is overwritten every frame (step p only reads slots ``<= p``, all written this
+  frame).
 - **No host syncs.** Every per-sequence decision (END allowed yet? forced stop? repetition or silence guard? the
   stops are :class:`tts.stop_rules.StopRules`) is a tensor op. The only device→host read is one per
   ``end_check_every`` frames (or per streamed chunk), which is also where a caller gets frames.
@@ -73,11 +74,11 @@ def local_frame(
     allow_end: torch.Tensor,
     forced: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sample one frame with Q local steps.
+    """Sample one frame with S = Q / G local steps of G layers each (:class:`tts.model.LocalModel`).
 
     Args:
         hidden: ``[B, Dg]`` global hidden state that predicts this frame.
-        decoder: the local Transformer's step decoder over a Q-slot cache (overwritten every frame).
+        decoder: the local Transformer's step decoder over an S-slot cache (overwritten every frame).
         gumbel: ``[B, Q, V + 1]`` noise (None when greedy).
         allow_end: ``[B]`` bool, whether layer 0 may choose END at this frame.
         forced: ``[B, K]`` codes that layers ``< K`` take instead of sampling (``eval tts-oracle``); None = none.
@@ -87,22 +88,27 @@ def local_frame(
     """
     local = model.local
     end_id = model.config.end_id
-    base = local.frame_inputs(hidden)  # [B, Q, D]
-    code = None
+    base = local.frame_inputs(hidden)  # [B, S, D]
+    prev = None  # the codes of the previous step: [B] when G = 1, else [B, G]
     codes = []
-    for q in range(model.num_codebooks):
-        h = decoder.step(local.step_input(base, q, code), q)  # [B, D]
-        if forced is not None and q < forced.shape[1]:
-            code = forced[:, q]
-            codes.append(code)
-            continue
-        logits = local.step_logits(h, q)  # [B, V + 1] for layer 0, [B, V] after
-        if q == 0:
-            logits[:, end_id] = logits[:, end_id].masked_fill(~allow_end, float("-inf"))
-        noise = None if gumbel is None else gumbel[:, q, : logits.shape[-1]]
-        token = sample(logits, params.temperature[q], params.top_k[q], params.top_p[q], noise)
-        codes.append(token)
-        code = token.clamp_max(end_id - 1) if q == 0 else token  # END is never an input embedding
+    for p in range(local.steps):
+        h = decoder.step(local.step_input(base, p, prev), p)  # [B, D]
+        step_codes = []
+        for q in range(p * local.group, (p + 1) * local.group):
+            if step_codes:
+                h = local.intra_step(h, step_codes[-1], q)
+            if forced is not None and q < forced.shape[1]:
+                token = code = forced[:, q]
+            else:
+                logits = local.step_logits(h, q)  # [B, V + 1] for layer 0, [B, V] after
+                if q == 0:
+                    logits[:, end_id] = logits[:, end_id].masked_fill(~allow_end, float("-inf"))
+                noise = None if gumbel is None else gumbel[:, q, : logits.shape[-1]]
+                token = sample(logits, params.temperature[q], params.top_k[q], params.top_p[q], noise)
+                code = token.clamp_max(end_id - 1) if q == 0 else token  # END is never an input embedding
+            codes.append(token)
+            step_codes.append(code)
+        prev = step_codes[0] if local.group == 1 else torch.stack(step_codes, dim=1)
     return torch.stack(codes, dim=1)
 
 
@@ -199,7 +205,9 @@ def generate_frames(
     horizon = max(max_frames)
     global_cache = KVCache.allocate(cfg.global_model, b, s + horizon, dtype, device, padded=prefix.padded)
     global_decoder = StepDecoder(model.global_model, global_cache)
-    local_decoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, b, q, dtype, device))
+    local_decoder = StepDecoder(
+        model.local.transformer, KVCache.allocate(cfg.local_model, b, cfg.local_steps, dtype, device)
+    )
     noise = None if params.is_greedy else NoiseSource(seeds, device)
     frame_fn: Callable = local_frame
     step_fn: Callable = global_step

@@ -4,13 +4,14 @@
   position; its input is the concatenation (default, as in the paper) or the sum of its Q code embeddings.
 - **Local model**: a small causal Transformer over the Q layers of one frame. Position 0 gets the projected global
   hidden state of the *previous* position; position q also gets the embedding of code q-1; it predicts code q.
+  With ``local_levels_per_step`` G > 1 it runs Q / G positions of G layers each (fewer steps, faster generation).
   Layer 0's vocabulary has an extra END token that stops generation.
 
 With ``aligned_text`` a :class:`WordPointer` also tells every target frame which word it speaks and predicts when
 the word changes (:mod:`tts.aligned_text`).
 
 ``forward(batch)`` is the training path: the global model runs once over the whole batch and the local model runs
-on all supervised frames at once (B·F sequences of length Q). The inference path (KV caches, sampling) lives in
+on all supervised frames at once (B·F sequences of length Q / G). The inference path (KV caches, sampling) lives in
 :mod:`tts.generate` and calls :meth:`TTSModel.embed`, ``global_model`` and the :class:`LocalModel` step helpers.
 """
 
@@ -137,18 +138,32 @@ class FrameEmbedding(nn.Module):
 
 
 class LocalModel(nn.Module):
-    """The per-frame depth Transformer. Training: :meth:`forward`; inference: :meth:`frame_inputs` once per frame,
-    then per layer q :meth:`step_input` → ``self.transformer`` (KV cache of length Q) → :meth:`step_logits`."""
+    """The per-frame depth Transformer over S = Q / G steps, each predicting G consecutive RVQ layers
+    (``local_levels_per_step``; G = 1 is one step per layer). Training: :meth:`forward`; inference:
+    :meth:`frame_inputs` once per frame, then per step p :meth:`step_input` → ``self.transformer`` (KV cache of S
+    slots) → for each layer q of the step :meth:`step_logits`, with :meth:`intra_step` between the layers of a step.
+
+    Step p's input is the projected global context + a learned depth position + the summed embeddings of the codes
+    of step p - 1. Inside a step, layer q > pG reads the step's hidden state plus the embeddings of the codes already
+    chosen in that step (a zero-initialised table), so the layers of a step are not sampled independently.
+    """
 
     def __init__(self, cfg: TTSConfig) -> None:
         super().__init__()
         q, v, d = cfg.num_codebooks, cfg.codebook_size, cfg.local_model.d_model
-        self.num_codebooks, self.codebook_size = q, v
+        g = cfg.local_levels_per_step
+        self.num_codebooks, self.codebook_size, self.group, self.steps = q, v, g, cfg.local_steps
         self.in_proj = nn.Linear(cfg.global_model.d_model, d, bias=False)
-        self.code_emb = nn.Embedding(max(q - 1, 1) * v, d)  # inputs to positions 1..Q-1 (codes of layers 0..Q-2)
-        self.pos_emb = nn.Parameter(torch.randn(q, d) * 0.02)  # learned positions: the depth is fixed and short
+        self.code_emb = nn.Embedding(max(q - g, 1) * v, d)  # inputs to steps 1..S-1 (codes of layers 0..Q-G-1)
+        self.pos_emb = nn.Parameter(torch.randn(self.steps, d) * 0.02)  # learned positions: fixed, short depth
         self.transformer = Transformer(cfg.local_model, rope=False)
         self.head = nn.Parameter(torch.randn(q, d, cfg.head_vocab) * 0.02)  # per-layer output heads
+        self.intra_emb = None
+        if g > 1:  # row (q - 1) * V + code: what layer q's hidden gains from the code of layer q - 1 in its step
+            self.intra_emb = nn.Embedding((q - 1) * v, d)
+            nn.init.zeros_(self.intra_emb.weight)
+            first = torch.arange(q) % g == 0
+            self.register_buffer("intra_keep", ~first[:, None], persistent=False)  # [Q, 1]: no intra at a step start
         end_mask = torch.zeros(q, cfg.head_vocab, dtype=torch.bool)
         end_mask[1:, cfg.end_id] = True  # only layer 0 may say END
         self.register_buffer("end_mask", end_mask, persistent=False)
@@ -159,32 +174,47 @@ class LocalModel(nn.Module):
 
         Args:
             hidden: ``[N, Dg]`` global hidden states (each predicts the frame after it).
-            codes: ``[N, Q]`` the frames to predict (values in ``[0, V)``; code q is the input of position q+1).
+            codes: ``[N, Q]`` the frames to predict (values in ``[0, V)``; the codes of step p are the input of
+                step p+1).
 
         Returns:
             ``[N, Q, V + 1]`` logits, END masked to -inf for layers >= 1.
         """
-        x = self.frame_inputs(hidden)  # [N, Q, D]
-        if self.num_codebooks > 1:
-            prev = self.code_emb(codes[:, :-1] + self.offsets)  # [N, Q-1, D]
-            x = torch.cat([x[:, :1], x[:, 1:] + prev], dim=1)
-        h = self.transformer(x)  # causal over the depth: position q sees layers < q only
+        n, q = codes.shape
+        g, s = self.group, self.steps
+        x = self.frame_inputs(hidden)  # [N, S, D]
+        if s > 1:
+            prev = self.code_emb(codes[:, : q - g] + self.offsets[: q - g])  # [N, Q-G, D]
+            x = torch.cat([x[:, :1], x[:, 1:] + prev.view(n, s - 1, g, -1).sum(2)], dim=1)
+        h = self.transformer(x)  # causal over the depth: step p sees the layers of steps < p only
+        if g > 1:
+            intra = self.intra_emb(codes[:, :-1] + self.offsets)  # [N, Q-1, D]: code q-1 → layer q
+            intra = F.pad(intra, (0, 0, 1, 0)) * self.intra_keep  # [N, Q, D], zero at each step's first layer
+            h = h.repeat_interleave(g, dim=1) + intra.view(n, s, g, -1).cumsum(2).flatten(1, 2)
         logits = torch.einsum("nqd,qdv->nqv", h, self.head)
         return logits.masked_fill(self.end_mask, float("-inf"))
 
     def frame_inputs(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``[N, Dg]`` global hidden → ``[N, Q, D]`` projected context + learned depth positions."""
+        """``[N, Dg]`` global hidden → ``[N, S, D]`` projected context + learned depth positions."""
         return self.in_proj(hidden)[:, None, :] + self.pos_emb
 
-    def step_input(self, base: torch.Tensor, q: int, prev_code: torch.Tensor | None) -> torch.Tensor:
-        """Input of depth position ``q``: ``base [B, Q, D]`` from :meth:`frame_inputs` (+ the embedding of
-        ``prev_code [B]``, the code just chosen for layer q-1) → ``[B, D]``."""
-        if q == 0:
+    def step_input(self, base: torch.Tensor, p: int, prev_codes: torch.Tensor | None) -> torch.Tensor:
+        """Input of local step ``p``: ``base [B, S, D]`` from :meth:`frame_inputs` (+ the embeddings of
+        ``prev_codes``, the codes just chosen in step p-1: ``[B]`` when G = 1, else ``[B, G]``) → ``[B, D]``."""
+        if p == 0:
             return base[:, 0]
-        return base[:, q] + self.code_emb(prev_code + (q - 1) * self.codebook_size)
+        if self.group == 1:
+            return base[:, p] + self.code_emb(prev_codes + (p - 1) * self.codebook_size)
+        first = (p - 1) * self.group
+        return base[:, p] + self.code_emb(prev_codes + self.offsets[first : first + self.group]).sum(1)
+
+    def intra_step(self, h: torch.Tensor, prev_code: torch.Tensor, q: int) -> torch.Tensor:
+        """Hidden ``[B, D]`` of layer ``q`` (not the first of its step) from the hidden of layer q-1 and the code
+        ``prev_code [B]`` chosen for it."""
+        return h + self.intra_emb(prev_code + (q - 1) * self.codebook_size)
 
     def step_logits(self, h: torch.Tensor, q: int) -> torch.Tensor:
-        """``[B, D]`` local hidden at depth ``q`` → logits ``[B, V + 1]`` for layer 0 (END included) and
+        """``[B, D]`` local hidden of layer ``q`` → logits ``[B, V + 1]`` for layer 0 (END included) and
         ``[B, V]`` for finer layers (END is not in their vocabulary, so it is not even computed)."""
         return h @ (self.head[q] if q == 0 else self.head[q, :, : self.codebook_size])
 

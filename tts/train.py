@@ -158,8 +158,16 @@ class TTSTrainer:
         from tts.config import FORMAT_VERSION
 
         rel = load_release(self.tc.init_from, "tts", FORMAT_VERSION)
+        relearn = tuple(self.tc.relearn)
+        group, mine = rel.config.get("local_levels_per_step", 1), self.cfg.model.local_levels_per_step
+        if group != mine and "local." not in relearn:
+            relearn += ("local.",)
+            self.acc.print(
+                f"warm start: {self.tc.init_from} predicts {group} layer(s) a local step, this model {mine}: "
+                "its local model is relearned"
+            )
         # a clear ValueError if the model config does not fit the release's weights; aligned text may be new
-        load_weights(self.model, rel, new_modules=("pointer.",))
+        load_weights(self.model, rel, new_modules=("pointer.",), relearn=relearn)
         trained_on = (rel.meta.get("codec") or {}).get("release_id")
         if trained_on is not None and trained_on != self.codec.release_id:
             self.acc.print(

@@ -71,6 +71,9 @@ class TTSTrainConfig:
     eval_wer: bool = True  # score the samples with Whisper tiny.en when the [eval] extra is installed
     init_from: str | None = None  # TTS release to fine-tune from (weights, frontend and codec)
     init_global: str | None = None  # local Llama/Qwen-style directory to warm-start the global model from
+    # With init_from: parameter-name prefixes not taken from the release but trained afresh (e.g. ["local."]); a
+    # release that predicts another number of layers a local step relearns "local." anyway.
+    relearn: tuple[str, ...] = ()
     # Aligned text (model.aligned_text): `ucodec align` JSONL files of the train and dev utterances. When given
     # (for any model), utterances without times, or whose Whisper alignment matched fewer than min_word_match of
     # their words, are not trained on.

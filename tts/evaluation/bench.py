@@ -50,10 +50,17 @@ class Workload:
 
 
 def layout_config(cfg: TTSConfig, key: str) -> TTSConfig:
-    """The model config of layout ``key`` derived from the base (5 Hz × Q) config."""
+    """The model config of layout ``key`` derived from the base (5 Hz × Q) config; (b) takes one layer a local
+    step, as the high-frame-rate models it stands for do."""
     if key == "b":
-        return dataclasses.replace(cfg, num_codebooks=3, frame_rate=cfg.frame_rate * 10)
+        return dataclasses.replace(cfg, num_codebooks=3, frame_rate=cfg.frame_rate * 10, local_levels_per_step=1)
     return cfg
+
+
+def layout_name(cfg: TTSConfig, key: str) -> str:
+    """``LAYOUTS[key]``, naming the layers per local step of (a) when it is more than one."""
+    g = cfg.local_levels_per_step
+    return LAYOUTS[key] + (f" ({g} layers a local step)" if key == "a" and g > 1 else "")
 
 
 class FlatAR(nn.Module):
@@ -72,7 +79,7 @@ class Contestant:
     """One layout with its model built; :meth:`run` generates a :class:`Workload` and times it."""
 
     def __init__(self, key: str, cfg: TTSConfig, params: dict) -> None:
-        self.key, self.name = key, LAYOUTS[key]
+        self.key, self.name = key, layout_name(cfg, key)
         self.cfg = layout_config(cfg, key)
         torch.manual_seed(0)
         self.model = (FlatAR(self.cfg) if key == "c" else TTSModel(self.cfg)).eval()
@@ -88,7 +95,7 @@ class Contestant:
         """(global steps, local steps) per second of audio."""
         if self.key == "c":
             return self.cfg.tokens_per_second, 0.0
-        return self.cfg.frame_rate, self.cfg.frame_rate * self.cfg.num_codebooks
+        return self.cfg.frame_rate, self.cfg.frame_rate * self.cfg.local_steps
 
     @torch.inference_mode()
     def run(self, work: Workload) -> tuple[float, float, float]:
@@ -245,9 +252,10 @@ class FrameProfile:
     wall time: on a shared machine other processes stretch wall times at random, which would blur a breakdown."""
 
     global_step_ms: float
-    local_frame_ms: float  # Q local steps including sampling
+    local_frame_ms: float  # one frame's local steps including sampling
     local_greedy_ms: float  # the same without sampling (transformer + heads)
     num_codebooks: int
+    local_steps: int
     frame_rate: float
 
 
@@ -261,7 +269,7 @@ def profile_frame(model: TTSModel, params: SamplingParams, context: int = 200, r
     gcache = KVCache.allocate(cfg.global_model, 1, context + 1)
     model.global_model(torch.randn(1, context, cfg.global_model.d_model), cache=gcache)
     gdecoder = StepDecoder(model.global_model, gcache)
-    ldecoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, 1, q))
+    ldecoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, 1, cfg.local_steps))
     hidden = torch.randn(1, cfg.global_model.d_model)
     allow = torch.ones(1, dtype=torch.bool)
     frame = torch.zeros(1, q, dtype=torch.long)
@@ -282,6 +290,7 @@ def profile_frame(model: TTSModel, params: SamplingParams, context: int = 200, r
         local_frame_ms=median_ms(lambda: local_frame(model, hidden, ldecoder, params, gumbel, allow)),
         local_greedy_ms=median_ms(lambda: local_frame(model, hidden, ldecoder, greedy, None, allow)),
         num_codebooks=q,
+        local_steps=cfg.local_steps,
         frame_rate=cfg.frame_rate,
     )
 

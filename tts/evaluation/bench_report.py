@@ -67,9 +67,10 @@ def markdown_section(report: BenchTTSReport) -> str:
         f"{seconds:g} s per sequence after a prefix of {report.text_symbols} text symbols and a "
         f"{report.prompt_seconds:g} s voice prompt).",
         "",
-        "Same code and widths for all three layouts: (a) ours, one global step + 32 local steps per 200 ms frame; "
-        "(b) the same architecture at 50 Hz with 3 codebooks; (c) the global Transformer alone over all 160 "
-        "tokens/s of the 5 Hz codec. LM time only (the codec is measured separately below).",
+        "Same code and widths for all three layouts: (a) ours, one global step + "
+        f"{_a_local_steps(report)} local steps per 200 ms frame; (b) the same architecture at 50 Hz with 3 "
+        "codebooks, one layer a local step; (c) the global Transformer alone over all 160 tokens/s of the 5 Hz "
+        "codec. LM time only (the codec is measured separately below).",
         "",
     ]
     header = [
@@ -122,7 +123,7 @@ def markdown_section(report: BenchTTSReport) -> str:
         p = report.profile
         lines += [
             f"- Where a 5 Hz frame's time goes (batch 1): one global step {p.global_step_ms:.1f} ms, "
-            f"{p.num_codebooks} local steps {p.local_frame_ms:.1f} ms (of which sampling "
+            f"{p.local_steps} local steps for {p.num_codebooks} layers {p.local_frame_ms:.1f} ms (of which sampling "
             f"{p.local_frame_ms - p.local_greedy_ms:.1f} ms). Per second of audio that is "
             f"{p.frame_rate * p.global_step_ms:.0f} ms global vs {p.frame_rate * p.local_frame_ms:.0f} ms local.",
         ]
@@ -131,6 +132,12 @@ def markdown_section(report: BenchTTSReport) -> str:
         lines.append(f"- Global decode step at batch 1, context {report.backbone[0].context}: {cells}.")
     lines += ["", _goals(report)]
     return "\n".join(lines) + "\n"
+
+
+def _a_local_steps(report: BenchTTSReport) -> str:
+    """Local steps per frame of layout (a), from its row (local steps per second / frame rate)."""
+    a = next((r for r in report.rows if r.key == "a"), None)
+    return f"{a.local_steps / a.global_steps:g}" if a and a.global_steps else "Q"
 
 
 def _goals(report: BenchTTSReport) -> str:

@@ -77,7 +77,9 @@ def forced_generate(
     global_decoder = StepDecoder(
         model.global_model, KVCache.allocate(cfg.global_model, 1, s + num_frames, dtype, device)
     )
-    local_decoder = StepDecoder(model.local.transformer, KVCache.allocate(cfg.local_model, 1, q, dtype, device))
+    local_decoder = StepDecoder(
+        model.local.transformer, KVCache.allocate(cfg.local_model, 1, cfg.local_steps, dtype, device)
+    )
     noise = None if params.is_greedy else NoiseSource([seed], device)
     forced = forced.to(device)
     never_end = torch.zeros(1, dtype=torch.bool, device=device)  # the length is the recording's
