@@ -9,7 +9,15 @@ import pytest
 
 from tts.config import FrontendConfig, TTSConfig, per_layer
 from tts.frontend import SPECIALS, TextFrontend, espeak_backend
-from tts.normalize import normalize_text, number_to_words, ordinal_to_words, split_sentences, year_to_words
+from tts.normalize import (
+    complete_parts,
+    normalize_text,
+    number_to_words,
+    ordinal_to_words,
+    split_sentences,
+    take_complete_sentences,
+    year_to_words,
+)
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -184,3 +192,13 @@ def test_bundled_espeak_is_used_when_the_system_has_none(monkeypatch):
         assert "ˈ" in backend.phonemize(["Hello there."])[0]
     finally:  # later tests use the system library again (monkeypatch restores the class attributes)
         frontend._BACKENDS.clear()
+
+
+def test_streamed_text_is_cut_at_complete_sentences_only():
+    assert take_complete_sentences("Dr. Smith is here. He") == ("Dr. Smith is here.", "He")
+    assert take_complete_sentences("It costs 5 dollars. ") == ("", "It costs 5 dollars. ")  # the next has not begun
+    assert take_complete_sentences("No. 5 is mine") == ("", "No. 5 is mine")
+    text = "Mr. Brown met J. Smith. They talked! Was it 12 pm? Yes. The end"
+    parts = list(complete_parts(text[i : i + 3] for i in range(0, len(text), 3)))
+    assert len(parts) > 1 and parts[-1] == "The end"
+    assert [s for p in parts for s in split_sentences(p)] == split_sentences(text)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -78,6 +79,34 @@ def test_stream_equals_synthesize(tts):
     assert_close(torch.cat(chunks, dim=-1), offline, rtol=1e-4, atol=1e-5)
 
 
+def test_streamed_text_is_spoken_before_it_ends_and_equals_the_whole(tts):
+    """Text pieces as an LLM emits them: the first sentence is spoken once the second has begun, and the audio is
+    that of the joined text given at once."""
+    events = []
+
+    def pieces():
+        for i in range(0, len(TEXT), 4):
+            events.append("text")
+            yield TEXT[i : i + 4]
+
+    chunks = []
+    for chunk in tts.stream(pieces(), seed=7):
+        events.append("audio")
+        chunks.append(chunk)
+    assert events.index("audio") < len(events) - 1 - events[::-1].index("text")  # audio before the last piece
+    assert_close(torch.cat(chunks, dim=-1), tts.synthesize(TEXT, seed=7), rtol=1e-4, atol=1e-5)
+
+
+def test_streamed_text_bad_input_and_a_stream_ending_mid_word(tts):
+    cut = torch.cat(list(tts.stream(iter(["Hello the"]), seed=1)), dim=-1)  # ends mid-word: spoken as it is
+    assert cut.shape[-1] > 0 and torch.isfinite(cut).all()
+    for bad, match in ((123, "iterable of strings"), (b"Hi.", "iterable of strings"), (["Hi ", 5], "strings")):
+        with pytest.raises(ValueError, match=match):
+            list(tts.stream(bad))
+    with pytest.raises(ValueError, match="nothing speakable"):
+        list(tts.stream(iter(["...", " ", "?!"])))
+
+
 def test_long_text_is_sentences_joined_with_crossfades(tts):
     sentences = tts.frontend.split(TEXT)
     assert len(sentences) == 3
@@ -150,6 +179,22 @@ def test_cli_synthesize(release, tmp_path, wav_1s, monkeypatch, capsys):
     args = ["synthesize", "-", "-o", str(out), "--model", str(release), "--prompt", str(wav_1s), "--stream"]
     assert main(args + ["--prompt-text", "one second"]) == 0
     assert "first chunk" in capsys.readouterr().out
+
+
+def test_cli_streamed_stdin_is_read_as_it_arrives(release, tmp_path, monkeypatch, capsys):
+    from tts.cli import stdin_pieces
+
+    read, write = os.pipe()
+    os.write(write, "Caf\u00e9 one. Two".encode()[:4])  # "Caf" + the first byte of "é"
+    os.write(write, "Caf\u00e9 one. Two".encode()[4:])
+    os.close(write)
+    with os.fdopen(read, "r") as pipe:
+        monkeypatch.setattr("sys.stdin", pipe)
+        assert "".join(stdin_pieces()) == "Caf\u00e9 one. Two"
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(" ... "))
+    out = tmp_path / "never.wav"
+    assert main(["synthesize", "-", "-o", str(out), "--model", str(release), "--stream"]) == 2
+    assert "nothing speakable" in capsys.readouterr().err and not out.exists()
 
 
 def test_cli_synthesize_per_layer_sampling(release, tmp_path):

@@ -9,9 +9,11 @@ handlers so ``ucodec --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import codecs
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 TTS_COMMANDS = (
@@ -71,15 +73,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_sampling_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same audio")
     p.add_argument("--max-seconds", type=float, help="longest allowed sentence in seconds")
-    p.add_argument("--stream", action="store_true", help="generate chunk by chunk and print the first-chunk latency")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="generate chunk by chunk and print the first-chunk latency; with '-', read standard input as it arrives "
+        "and start on each sentence once the next one begins",
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the generation steps (slow first call)")
     p.set_defaults(func=run_synthesize)
 
 
-def read_text(args: argparse.Namespace) -> str:
-    """The text from exactly one of: the argument, ``-`` (stdin), ``--text-file``.
+def stdin_pieces() -> Iterator[str]:
+    """Standard input as it arrives (whatever each read returns, decoded as UTF-8), for ``- --stream``."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor (tests, notebooks)
+        yield sys.stdin.read()
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while chunk := os.read(fd, 4096):
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
+
+
+def read_text(args: argparse.Namespace) -> str | Iterator[str]:
+    """The text from exactly one of: the argument, ``-`` (stdin; with ``--stream`` read piece by piece as it
+    arrives, so speech starts before the input ends), ``--text-file``.
 
     Raises:
         ValueError: none or several sources.
@@ -94,7 +115,7 @@ def read_text(args: argparse.Namespace) -> str:
             raise FileNotFoundError(f"text file not found: {path}")
         return path.read_text(encoding="utf-8")
     if args.text == "-":
-        return sys.stdin.read()
+        return stdin_pieces() if args.stream else sys.stdin.read()
     return args.text
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -195,21 +196,32 @@ _NOT_AN_END = re.compile(
 )
 
 
-def split_sentences(text: str, max_chars: int = 300, normalize: bool = True) -> list[str]:
-    """Split raw text into sentences, normalise each (optional), and split any longer than ``max_chars`` at
-    ``, ; :`` and finally at spaces, so no piece is longer than ``max_chars`` unless it is one long word.
-
-    A period after a title abbreviation ("Dr.") or an initial ("J.") is not a sentence end. Splitting happens
-    before normalisation because normalised text loses the capitals ("12 dogs" -> "twelve dogs") that mark
-    sentence starts.
-    """
-    sentences, start = [], 0
+def sentence_ends(text: str) -> list[tuple[int, int]]:
+    """``(end, next start)`` of every sentence boundary of raw ``text``: after ``. ! ?`` (and a closing quote or
+    bracket), before whitespace and a capital or digit. A period after a title abbreviation ("Dr.") or an initial
+    ("J.") is not a sentence end, nor "No." before a number."""
+    ends, start = [], 0
     for match in _BOUNDARY.finditer(text):
         before = text[start : match.start()]
         if _NOT_AN_END.search(before) or (re.search(r"\b[Nn]o\.$", before) and text[match.end()].isdigit()):
             continue
-        sentences.append(text[start : match.start()])
+        ends.append((match.start(), match.end()))
         start = match.end()
+    return ends
+
+
+def split_sentences(text: str, max_chars: int = 300, normalize: bool = True) -> list[str]:
+    """Split raw text into sentences (:func:`sentence_ends`), normalise each (optional), and split any longer than
+    ``max_chars`` at ``, ; :`` and finally at spaces, so no piece is longer than ``max_chars`` unless it is one long
+    word.
+
+    Splitting happens before normalisation because normalised text loses the capitals ("12 dogs" -> "twelve dogs")
+    that mark sentence starts.
+    """
+    sentences, start = [], 0
+    for end, after in sentence_ends(text):
+        sentences.append(text[start:end])
+        start = after
     sentences.append(text[start:])
     out: list[str] = []
     for sentence in sentences:
@@ -217,6 +229,35 @@ def split_sentences(text: str, max_chars: int = 300, normalize: bool = True) -> 
         if sentence:
             out.extend(_split_long(sentence, max_chars))
     return out
+
+
+def take_complete_sentences(text: str) -> tuple[str, str]:
+    """Streamed raw text → ``(complete, rest)``: ``complete`` ends at the last sentence boundary, ``rest`` (which
+    may still grow) follows it. A sentence counts as complete once the next one has begun, since a boundary needs
+    the next sentence's first character. ``split_sentences`` of the parts gives the sentences of the whole."""
+    ends = sentence_ends(text)
+    if not ends:
+        return "", text
+    end, after = ends[-1]
+    return text[:end], text[after:]
+
+
+def complete_parts(pieces: Iterable[str]) -> Iterator[str]:
+    """Join streamed text pieces and yield the text of each run of complete sentences as soon as it is known to be
+    complete (:func:`take_complete_sentences`), then the rest when the pieces end.
+
+    Raises:
+        ValueError: a piece that is not a string.
+    """
+    buffer = ""
+    for piece in pieces:
+        if not isinstance(piece, str):
+            raise ValueError(f"text pieces must be strings, got {type(piece).__name__}")
+        done, buffer = take_complete_sentences(buffer + piece)
+        if done:
+            yield done
+    if buffer.strip():
+        yield buffer
 
 
 def _split_long(sentence: str, max_chars: int) -> list[str]:

@@ -9,7 +9,9 @@
 
 Long text is split into sentences; every sentence is synthesized with the same prompt (sentence i with seed
 ``seed + i``) and the pieces are joined with short cross-fades. ``stream`` yields audio as frames are generated,
-decoded by the codec's streaming decoder; its chunks concatenate to what ``synthesize`` returns.
+decoded by the codec's streaming decoder; its chunks concatenate to what ``synthesize`` returns. ``stream`` also
+takes the text itself as a stream of pieces (as a language model emits them) and starts speaking a sentence as
+soon as the next one has begun, before the text is complete.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -31,6 +33,7 @@ from tts.crossfade import CrossFader, crossfade_join
 from tts.frontend import TextFrontend
 from tts.generate import generate, generate_frames, length_limits
 from tts.model import TTSModel
+from tts.normalize import complete_parts
 from tts.sampling import SamplingParams
 
 ALIASES = {"default": "tts-small"}
@@ -323,7 +326,7 @@ class TTS:
     @torch.inference_mode()
     def stream(
         self,
-        text: str,
+        text: str | Iterable[str],
         prompt_wav: PromptAudio = None,
         prompt_text: str | None = None,
         *,
@@ -337,25 +340,47 @@ class TTS:
         """Yield ``[1, n]`` audio chunks as soon as they are generated (``chunk_frames`` frames each, sentence by
         sentence). The concatenation equals :meth:`synthesize` with the same arguments whenever sentences end with
         END or at their length limit; when the repetition/silence guard stops a stuck sentence, offline synthesis
-        trims the stuck tail while a stream has already played it."""
+        trims the stuck tail while a stream has already played it.
+
+        ``text`` may also be an iterable of string pieces (e.g. an LLM's tokens as they arrive): a sentence is
+        spoken as soon as the next one has begun, and whatever is left when the pieces end (even mid-word) last.
+        The sentences, their seeds and so the audio are those of the joined text given at once.
+
+        Raises:
+            ValueError: text that is neither a string nor an iterable of strings, or nothing speakable in it.
+        """
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        streamed = not isinstance(text, str)
+        if streamed and (isinstance(text, bytes) or not isinstance(text, Iterable)):
+            raise ValueError(f"text must be a string or an iterable of strings, got {type(text).__name__}")
         params, limit = self._settings(temperature, top_k, top_p, max_seconds)
         prompt, prompt_text = self.prepare_prompt(prompt_wav, prompt_text)
-        ids, lengths = self._sentences(text, prompt_text)
         fader = CrossFader(int(CROSSFADE_SECONDS * self.sample_rate))
-        for k, (sentence, n) in enumerate(zip(ids, lengths, strict=True)):
-            prefix, kw = self._generate([sentence], [n], [prompt], params, limit, [seed + k])
-            with self.codec.streaming():
-                for chunk in generate_frames(self.model, prefix, chunk_frames=chunk_frames, **kw):
-                    final = chunk.lengths[0]
-                    valid = chunk.codes.shape[-1] if final is None else max(0, final - chunk.start)
-                    if valid:
-                        audio = self.codec.decode(chunk.codes[:, :, :valid].to(self.codec.device))[0].float().cpu()
-                        out = fader.push(audio)
-                        if out.shape[-1]:
-                            yield out
-            fader.end_piece()
+        k = 0  # sentences so far: sentence k uses seed + k, as offline
+        for part in complete_parts(text) if streamed else [text]:
+            if streamed and not any(ch.isalnum() for ch in part):
+                continue  # e.g. a lone "..." between sentences
+            ids, lengths = self._sentences(part, prompt_text)
+            for sentence, n in zip(ids, lengths, strict=True):
+                yield from self._stream_sentence(sentence, n, prompt, params, limit, seed + k, chunk_frames, fader)
+                k += 1
+        if k == 0:
+            raise ValueError("the text stream held nothing speakable")
         rest = fader.flush()
         if rest is not None:
             yield rest
+
+    def _stream_sentence(self, ids, n, prompt, params, limit, seed, chunk_frames, fader) -> Iterator[torch.Tensor]:
+        """Audio chunks of one sentence (symbol ids ``ids``, ``n`` of them its own) through ``fader``."""
+        prefix, kw = self._generate([ids], [n], [prompt], params, limit, [seed])
+        with self.codec.streaming():
+            for chunk in generate_frames(self.model, prefix, chunk_frames=chunk_frames, **kw):
+                final = chunk.lengths[0]
+                valid = chunk.codes.shape[-1] if final is None else max(0, final - chunk.start)
+                if valid:
+                    audio = self.codec.decode(chunk.codes[:, :, :valid].to(self.codec.device))[0].float().cpu()
+                    out = fader.push(audio)
+                    if out.shape[-1]:
+                        yield out
+        fader.end_piece()
