@@ -241,3 +241,9 @@ def test_cli_bench_tts_writes_its_section(tmp_path):
     text = doc.read_text(encoding="utf-8")
     assert "Hand-written notes stay." in text and text.count("## TTS speed") == 1
     assert "(a) global-local 5 Hz x 32" in text and "vs (b)" in text and "first audio chunk" in text
+    assert main(args + ["--layouts", "a1,a2,b"]) == 0  # the local-step lever side by side
+    text = doc.read_text(encoding="utf-8")
+    assert "(a2) global-local 5 Hz x 32 (2 layers a local step)" in text and "(a1) is faster" in text
+    assert "(a2) is faster" in text and "did not include" in text
+    assert main(args + ["--layouts", "a3,b"]) == 2  # 32 layers do not split into steps of 3
+    assert main(args + ["--layouts", "a,x"]) == 2

@@ -4,6 +4,8 @@
 - **(b) global-local 50 Hz × 3** — the same architecture at the high frame rate the paper compares against: per
   20 ms frame one global step and 3 local steps.
 - **(c) flat AR, 160 tokens/s** — the global Transformer alone over all tokens of the 5 Hz codec, one token a step.
+- **(aG)**, e.g. ``a1``, ``a2``, ``a4``: layout (a) with G RVQ layers a local step whatever the config says, so that
+  the ``local_levels_per_step`` lever is measured side by side in one run.
 
 Every contestant has random weights and forced lengths (END is suppressed until the target length, guards off),
 so each produces exactly ``seconds`` of audio tokens after a realistic prefix (``text_symbols`` text ids and a
@@ -49,18 +51,30 @@ class Workload:
     batch: int = 1
 
 
+def check_layout(key: str) -> str:
+    """``key`` if it names a layout (``a``, ``b``, ``c`` or ``aG`` with G >= 1), else ValueError."""
+    if key in LAYOUTS or (key[:1] == "a" and key[1:].isdigit() and int(key[1:]) >= 1):
+        return key
+    raise ValueError(f"unknown layout {key!r}: use a, b, c, or aG (layout a with G layers a local step, e.g. a2)")
+
+
 def layout_config(cfg: TTSConfig, key: str) -> TTSConfig:
     """The model config of layout ``key`` derived from the base (5 Hz × Q) config; (b) takes one layer a local
-    step, as the high-frame-rate models it stands for do."""
+    step, as the high-frame-rate models it stands for do; (aG) takes G."""
     if key == "b":
         return dataclasses.replace(cfg, num_codebooks=3, frame_rate=cfg.frame_rate * 10, local_levels_per_step=1)
+    if key[1:].isdigit():
+        return dataclasses.replace(cfg, local_levels_per_step=int(key[1:]))  # validated by the config
     return cfg
 
 
 def layout_name(cfg: TTSConfig, key: str) -> str:
-    """``LAYOUTS[key]``, naming the layers per local step of (a) when it is more than one."""
-    g = cfg.local_levels_per_step
-    return LAYOUTS[key] + (f" ({g} layers a local step)" if key == "a" and g > 1 else "")
+    """``LAYOUTS[key]``, naming the layers per local step of (a) when it is more than one or forced."""
+    g = layout_config(cfg, key).local_levels_per_step
+    name = LAYOUTS[key[0]]
+    if key[0] == "a" and (g > 1 or key != "a"):
+        name += f" ({g} layer{'s' if g > 1 else ''} a local step)"
+    return name
 
 
 class FlatAR(nn.Module):
@@ -79,7 +93,7 @@ class Contestant:
     """One layout with its model built; :meth:`run` generates a :class:`Workload` and times it."""
 
     def __init__(self, key: str, cfg: TTSConfig, params: dict) -> None:
-        self.key, self.name = key, layout_name(cfg, key)
+        self.key, self.name = check_layout(key), layout_name(cfg, key)
         self.cfg = layout_config(cfg, key)
         torch.manual_seed(0)
         self.model = (FlatAR(self.cfg) if key == "c" else TTSModel(self.cfg)).eval()

@@ -98,7 +98,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         help="codec config .yaml (random weights) or release for "
         f"the streaming-decode cost, or 'none' (default {DEFAULT_BENCH_CODEC})",
     )
-    p.add_argument("--layouts", default="a,b,c", help="which of a (5 Hz x 32), b (50 Hz x 3), c (flat) (default all)")
+    p.add_argument(
+        "--layouts",
+        default="a,b,c",
+        help="comma list of a (5 Hz x 32), b (50 Hz x 3), c (flat) and aG (a with G layers a local step, e.g. "
+        "a1,a2) (default a,b,c)",
+    )
     p.add_argument("--batches", default="1,4", help="batch sizes (default 1,4)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio generated per sequence (default 10)")
     p.add_argument("--text-symbols", type=int, default=150, help="text prefix length (default 150)")
