@@ -151,7 +151,7 @@ def _goals(report: BenchTTSReport) -> str:
     a1 = report.row("a", 1)
     if a1 is None:
         return "Goals: judged on layout (a) at batch 1, which this run did not include."
-    first = a1.first_chunk_s + (report.codec_first_s if math.isfinite(report.codec_first_s) else 0) if a1 else math.nan
+    first = a1.first_chunk_s + (report.codec_first_s if math.isfinite(report.codec_first_s) else 0)
     ok_ratio = math.isfinite(ratio) and ratio >= GOAL_RATIO_B
     ok_first = math.isfinite(first) and first <= GOAL_FIRST_CHUNK_S
     return (
