@@ -69,8 +69,9 @@ def layout_config(cfg: TTSConfig, key: str) -> TTSConfig:
 
 
 def layout_name(cfg: TTSConfig, key: str) -> str:
-    """``LAYOUTS[key]``, naming the layers per local step of (a) when it is more than one or forced."""
-    g = layout_config(cfg, key).local_levels_per_step
+    """``LAYOUTS[key]`` for the layout's own config ``cfg`` (:func:`layout_config`), naming the layers per local
+    step of (a) when it is more than one or forced."""
+    g = cfg.local_levels_per_step
     name = LAYOUTS[key[0]]
     if key[0] == "a" and (g > 1 or key != "a"):
         name += f" ({g} layer{'s' if g > 1 else ''} a local step)"
@@ -93,8 +94,9 @@ class Contestant:
     """One layout with its model built; :meth:`run` generates a :class:`Workload` and times it."""
 
     def __init__(self, key: str, cfg: TTSConfig, params: dict) -> None:
-        self.key, self.name = check_layout(key), layout_name(cfg, key)
+        self.key = check_layout(key)
         self.cfg = layout_config(cfg, key)
+        self.name = layout_name(self.cfg, key)
         torch.manual_seed(0)
         self.model = (FlatAR(self.cfg) if key == "c" else TTSModel(self.cfg)).eval()
         self.params = params
