@@ -100,6 +100,9 @@ def test_streamed_text_is_spoken_before_it_ends_and_equals_the_whole(tts):
 def test_streamed_text_bad_input_and_a_stream_ending_mid_word(tts):
     cut = torch.cat(list(tts.stream(iter(["Hello the"]), seed=1)), dim=-1)  # ends mid-word: spoken as it is
     assert cut.shape[-1] > 0 and torch.isfinite(cut).all()
+    with pytest.warns(UserWarning, match="cannot be spoken"):  # an unspeakable sentence is skipped, as offline
+        mixed = torch.cat(list(tts.stream(iter(["Hi there. ", "\u4f60\u597d. ", "Bye."]), seed=2)), dim=-1)
+    assert_close(mixed, tts.synthesize("Hi there. \u4f60\u597d. Bye.", seed=2), rtol=1e-4, atol=1e-5)
     for bad, match in ((123, "iterable of strings"), (b"Hi.", "iterable of strings"), (["Hi ", 5], "strings")):
         with pytest.raises(ValueError, match=match):
             list(tts.stream(bad))

@@ -79,15 +79,15 @@ class TextFrontend:
         """Expand numbers, money, abbreviations ... (when ``config.normalize``) and collapse whitespace."""
         return normalize_text(text) if self.config.normalize else " ".join(text.split())
 
-    def split(self, text: str) -> list[str]:
+    def split(self, text: str, allow_empty: bool = False) -> list[str]:
         """Normalised, cleaned sentences of ``text`` (each at most ``max_sentence_chars`` long where possible).
 
         Raises:
-            ValueError: nothing speakable is left.
+            ValueError: nothing speakable is left (unless ``allow_empty``: then the list is empty).
         """
         pieces = split_sentences(text, self.config.max_sentence_chars, normalize=self.config.normalize)
         sentences = [s for s in (self.clean(p) for p in pieces) if self._speakable(s)]
-        if not sentences:
+        if not sentences and not allow_empty:
             raise ValueError(f"text is empty after normalisation: {text[:80]!r}")
         return sentences
 

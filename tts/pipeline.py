@@ -194,11 +194,14 @@ class TTS:
             wav = wav[..., :limit]
         return self.codec.encode(wav.to(self.codec.device))[0].cpu(), prompt_text
 
-    def _sentences(self, text: str, prompt_text: str | None) -> tuple[list[list[int]], list[int]]:
-        """Ids per sentence (prompt transcript prepended) and the target-only symbol counts."""
+    def _sentences(
+        self, text: str, prompt_text: str | None, allow_empty: bool = False
+    ) -> tuple[list[list[int]], list[int]]:
+        """Ids per sentence (prompt transcript prepended) and the target-only symbol counts (none for text with
+        nothing speakable when ``allow_empty``, else ValueError)."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a string, got {type(text).__name__}")
-        sentences = self.frontend.split(text)
+        sentences = self.frontend.split(text, allow_empty)
         ids = self.frontend.encode_batch(sentences, normalized=True)
         lengths = [len(i) for i in ids]
         if prompt_text:
@@ -359,9 +362,8 @@ class TTS:
         fader = CrossFader(int(CROSSFADE_SECONDS * self.sample_rate))
         k = 0  # sentences so far: sentence k uses seed + k, as offline
         for part in complete_parts(text) if streamed else [text]:
-            if streamed and not any(ch.isalnum() for ch in part):
-                continue  # e.g. a lone "..." between sentences
-            ids, lengths = self._sentences(part, prompt_text)
+            # a streamed part may hold nothing speakable (a lone "..."): skipped, as offline splitting skips it
+            ids, lengths = self._sentences(part, prompt_text, allow_empty=streamed)
             for sentence, n in zip(ids, lengths, strict=True):
                 yield from self._stream_sentence(sentence, n, prompt, params, limit, seed + k, chunk_frames, fader)
                 k += 1
