@@ -135,6 +135,9 @@ class ContentConfig:
     teacher_subframes: int = 1  # teacher vectors per frame: 1 = pooled to the frame rate, 10 = Whisper's 50 Hz at 5 Hz
     head_layers: int = 0  # non-causal Transformer layers over the frames at the start of each head (0 = none)
     ctc_detach: bool = False  # train the CTC head on a stop-gradient prefix: a reader (for align), not a teacher
+    # a LINEAR classifier reads the phoneme under each of a frame's ctc_upsample sub-frames off the prefix (labels:
+    # the store's phone times, ucodec content-times): PAST's phoneme loss, which needs no whole utterance in a crop
+    frame_labels: bool = False
     # the content losses reach each level's projected residual only through its direction, which is all that picks
     # a code (their pull on its norm drove the quantizer apart in session 10; docs/codec_training.md)
     tangent_grad: bool = False
@@ -148,6 +151,8 @@ class ContentConfig:
             raise ValueError(f"content.ctc_kernel must be odd and positive, got {self.ctc_kernel}")
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError("content.symbols must be unique")
+        if self.frame_labels and not self.symbols:
+            raise ValueError("content.frame_labels needs the phoneme inventory (content.symbols)")
         if self.levels and not (self.symbols or self.teacher_dim):
             raise ValueError("content.levels > 0 needs a CTC head (symbols) or a teacher (teacher_dim)")
 

@@ -9,7 +9,8 @@ Only the crop is read from disk (soundfile seeks), so memory does not grow with 
 
 With a content store (:mod:`codec.content.store`) the crops start on frame boundaries and each item also carries
 the teacher features of its frames and, when the whole utterance fits in the crop, its phoneme ids (a CTC target
-needs the whole transcript); :func:`collate_content` batches such items.
+needs the whole transcript), plus per-sub-frame phoneme labels when the model has a frame classifier;
+:func:`collate_content` batches such items.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from codec.audio import load_audio
+from codec.content.phone_times import subframe_labels
 
 
 def read_manifest_entries(path: str | Path, min_seconds: float = 0.0) -> list[dict]:
@@ -101,6 +103,7 @@ class CropDataset(Dataset):
         content=None,
         hop_length: int = 0,
         teacher_subframes: int = 1,
+        label_subframes: int = 0,
     ) -> None:
         self.entries, self.sample_rate, self.crop = entries, sample_rate, crop_samples
         self.loudness_db, self.gain_jitter_db = loudness_db, gain_jitter_db
@@ -108,6 +111,7 @@ class CropDataset(Dataset):
         if content is not None and (hop_length < 1 or crop_samples % hop_length):
             raise ValueError(f"content crops need whole frames: crop {crop_samples}, hop {hop_length}")
         self.subframes = teacher_subframes  # teacher vectors per frame in the items (pooled from the store's)
+        self.label_subframes = label_subframes  # phoneme labels per frame (0 = none; from the store's phone times)
         if content is not None and content.info.teacher_dim and content.info.teacher_per_frame % teacher_subframes:
             raise ValueError(
                 f"the content store holds {content.info.teacher_per_frame} teacher vectors per frame, which do not "
@@ -166,13 +170,20 @@ class CropDataset(Dataset):
             part = part[: n * r].reshape(n * s, r // s, -1).mean(1)  # pool R stored vectors to S per frame
             feats[: part.shape[0]] = part
             teacher_frames = min(frames, n) * s
-        return {
+        item = {
             "wav": wav,
             "frames": frames,
             "phonemes": torch.tensor(ids or [], dtype=torch.long),
             "teacher": feats,
             "teacher_frames": teacher_frames,
         }
+        if self.label_subframes:
+            u = self.label_subframes
+            times = self.content.phone_times.get(entry.get("id"))
+            valid = frames * u if times is not None else 0  # no times: every sub-frame is ignored
+            seconds = self.hop / u / self.sample_rate
+            item["labels"] = subframe_labels(times or [], first * u, crop_frames * u, valid, seconds)
+        return item
 
 
 def collate_content(items: list[dict]) -> dict:
@@ -185,6 +196,7 @@ def collate_content(items: list[dict]) -> dict:
         "teacher": torch.stack([it["teacher"] for it in items]),
         "teacher_frames": torch.tensor([it["teacher_frames"] for it in items]),
         "phonemes": [it["phonemes"] for it in items],
+        **({"labels": torch.stack([it["labels"] for it in items])} if "labels" in items[0] else {}),
     }
 
 

@@ -193,6 +193,8 @@ class CodecTrainer:
             if isinstance(batch, dict):
                 content = content_losses(self.acc.unwrap_model(self.model).content, out.prefix, batch)
                 loss = loss + w.ctc * content["ctc"] + w.distill * content["distill"]
+                if "phones" in content:
+                    loss = loss + w.phones * content["phones"]
                 logs.update({k: v.item() for k, v in content.items()})
             if adv_on:
                 logits, feats = self.disc(torch.cat([wav, out.audio]))
@@ -282,6 +284,7 @@ class CodecTrainer:
             self.content,
             mc.hop_length,
             mc.content.teacher_subframes,
+            mc.content.ctc_upsample if mc.content.frame_labels else 0,
         )
         sampler = CropSampler(
             len(dataset), t.seed, self.acc.process_index, self.acc.num_processes, start=self.step * t.batch_size
@@ -297,6 +300,7 @@ class CodecTrainer:
         tic = time.time()
         try:
             fields = METRIC_FIELDS + (CONTENT_FIELDS if self.content is not None else ())
+            fields += ("phones",) if self.content is not None and mc.content.frame_labels else ()
             for batch in loader:
                 if self.step >= max_steps or stop.requested:
                     break

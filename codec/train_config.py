@@ -35,6 +35,7 @@ class LossWeights:
     codebook: float = 1.0  # multiplies QuantizerConfig.codebook_weight * codebook loss
     ctc: float = 0.0  # phoneme CTC loss of the content head on the first model.content.levels levels
     distill: float = 0.0  # cosine distance of the projected first levels to the teacher's features
+    phones: float = 0.0  # cross-entropy of the frame classifier's sub-frame phonemes (model.content.frame_labels)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``ucodec content-store | align``: the labels of the codec's content heads, and word times from its CTC head."""
+"""``ucodec content-store | content-times | align``: content-head labels, and word times from the CTC head."""
 
 from __future__ import annotations
 
@@ -23,6 +23,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--language", default="en-us", help="espeak-ng voice for the phonemes (default en-us)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_store)
+
+    p = sub.add_parser(
+        "content-times",
+        help="timed phonemes of a content store's utterances from word alignments (the frame classifier's labels)",
+        description=_times.__doc__,
+    )
+    p.add_argument("store", help="content store directory (ucodec content-store)")
+    p.add_argument("alignments", nargs="+", help="word-alignment JSONL files (ucodec align [--whisper])")
+    p.add_argument("--language", default="en-us", help="espeak-ng voice for the phonemes (default en-us)")
+    p.add_argument(
+        "--min-matched",
+        type=float,
+        default=0.0,
+        help="skip Whisper alignments that recognised less than this fraction of their words (default 0: keep all)",
+    )
+    p.set_defaults(func=_times)
 
     p = sub.add_parser(
         "align",
@@ -70,6 +86,19 @@ def _store(args: argparse.Namespace) -> int:
     )
     what = f"teacher {info.teacher} ({info.teacher_dim}-d)" if info.teacher else "no teacher"
     print(f"content store {args.out}: {info.num_utterances} utterances, phonemes, {what}")
+    return 0
+
+
+def _times(args: argparse.Namespace) -> int:
+    """Spread each aligned word's espeak-ng phonemes evenly over its span and write STORE/phone_times.jsonl (replaced
+    atomically): the per-sub-frame labels of the codec's linear frame classifier (model.content.frame_labels,
+    train.loss_weights.phones). Utterances the store does not hold are skipped."""
+    from codec.content.phone_times import write_phone_times
+
+    if not 0.0 <= args.min_matched <= 1.0:
+        raise ValueError(f"--min-matched must be in [0, 1], got {args.min_matched}")
+    done, skipped = write_phone_times(args.store, args.alignments, args.language, args.min_matched)
+    print(f"phone times of {done} utterances -> {args.store}" + (f" ({skipped} skipped)" if skipped else ""))
     return 0
 
 

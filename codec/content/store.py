@@ -4,6 +4,8 @@ Layout of a store directory (``ucodec content-store MANIFEST OUT``)::
 
     OUT/content.json             plan: manifest SHA-256, shard size, teacher name/width, frame rate, CTC symbols
     OUT/phonemes.jsonl           {"id", "ids"} per utterance: CTC symbol ids (:mod:`codec.content.phonemes`)
+    OUT/phone_times.jsonl        optional, {"id", "phones"}: timed phonemes (``ucodec content-times``,
+                                 :mod:`codec.content.phone_times`), the frame classifier's labels
     OUT/teacher/shard-NNNNN.safetensors   per utterance id a ``[F * R, Dt]`` fp16 tensor: the teacher's own frames
                                  (``R = hop_length / teacher_hop``, 10 for Whisper at 5 Hz), cut or zero-padded
                                  to the utterance's ``F`` whole codec frames. Training pools them to the sub-frame
@@ -121,6 +123,9 @@ class ContentStore:
             for line in ph.read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
                 self.phonemes[row["id"]] = row["ids"]
+        from codec.content.phone_times import read_phone_times
+
+        self.phone_times = read_phone_times(self.root)  # {id: [[symbol_id, start, end], ...]} (ucodec content-times)
         self._where: dict[str, Path] = {}
         self._open: dict[Path, object] = {}
         for shard in range(self.info.num_shards):

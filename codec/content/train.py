@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from codec.nn.content import ContentHeads, ctc_loss, distill_loss
+from codec.nn.content import ContentHeads, ctc_loss, distill_loss, frame_label_loss
 
 
 def open_content_store(cfg, content_dir: str | os.PathLike | None):
@@ -47,16 +47,22 @@ def open_content_store(cfg, content_dir: str | os.PathLike | None):
         raise ValueError(f"{content_dir}: built for a {info.hop_length}-sample hop, the model's is {hop}")
     if content.symbols and w.ctc > 0 and not store.phonemes:
         raise ValueError(f"{content_dir}: no phonemes.jsonl")
+    if w.phones > 0 and not content.frame_labels:
+        raise ValueError("train.loss_weights.phones > 0 needs a frame classifier (model.content.frame_labels: true)")
+    if content.frame_labels and w.phones > 0 and not store.phone_times:
+        raise ValueError(f"{content_dir}: no phone_times.jsonl (make it from word alignments: ucodec content-times)")
     return store
 
 
 def content_losses(heads: ContentHeads, prefix: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-    """``{"ctc", "distill"}`` of one batch (zero where the model has no such head).
+    """``{"ctc", "distill"}`` of one batch (zero where the model has no such head), plus ``"phones"`` when the
+    model has a frame classifier.
 
     Args:
         heads: the model's content heads.
         prefix: ``[B, D, F]`` sum of the first ``levels`` RVQ outputs.
-        batch: from :func:`codec.crops.collate_content` (``frames``, ``phonemes``, ``teacher``, ``teacher_frames``).
+        batch: from :func:`codec.crops.collate_content` (``frames``, ``phonemes``, ``teacher``, ``teacher_frames``,
+            and ``labels`` for the frame classifier).
     """
     zero = prefix.sum() * 0.0
     out = {"ctc": zero, "distill": zero}
@@ -66,6 +72,8 @@ def content_losses(heads: ContentHeads, prefix: torch.Tensor, batch: dict) -> di
     if heads.distill is not None:
         pred = heads.teacher_prediction(prefix)  # [B, F * Ts, Dt]
         out["distill"] = distill_loss(pred, batch["teacher"], batch["teacher_frames"])
+    if heads.frames is not None:
+        out["phones"] = frame_label_loss(heads.frames(prefix), batch["labels"]) if "labels" in batch else zero
     return out
 
 

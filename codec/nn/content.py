@@ -12,6 +12,9 @@ a language model on the codes then needs to predict only those levels right to b
   distance on the frames inside the utterance: one pooled vector per frame through a linear projection, or
   ``teacher_subframes`` vectors per frame (10 = Whisper's own 50 Hz) through the same sub-frame head as CTC. Pooling
   a 200 ms frame to one vector averages its phones away; the sub-frame targets keep their order.
+- Frame classifier (``frame_labels``): one linear map turns each frame into ``ctc_upsample`` sub-frames of phoneme
+  logits, trained with cross-entropy on timed labels (PAST's phoneme loss). Being linear, it cannot do the reading
+  itself: the phonemes must be spelled out in the prefix, which is the point.
 """
 
 from __future__ import annotations
@@ -71,8 +74,21 @@ class CtcHead(SubframeHead):
         return super().forward(prefix).log_softmax(-1)
 
 
+class FrameClassifier(nn.Module):
+    """``[B, D, F]`` frames → ``[B, F * U, V + 1]`` phoneme logits (0 = no phone): one linear map per frame."""
+
+    def __init__(self, dim: int, cfg: ContentConfig) -> None:
+        super().__init__()
+        self.upsample, self.classes = cfg.ctc_upsample, len(cfg.symbols) + 1
+        self.proj = nn.Linear(dim, self.upsample * self.classes)
+
+    def forward(self, prefix: torch.Tensor) -> torch.Tensor:
+        b, _, f = prefix.shape
+        return self.proj(prefix.transpose(1, 2)).reshape(b, f * self.upsample, self.classes)
+
+
 class ContentHeads(nn.Module):
-    """The heads a :class:`ContentConfig` asks for (``ctc`` and/or ``distill``; either may be None).
+    """The heads a :class:`ContentConfig` asks for (``ctc``, ``distill``, ``frames``; any may be None).
 
     The distillation head is a plain linear map when it predicts one teacher vector per frame without context
     (``teacher_subframes`` 1, ``head_layers`` 0), else a :class:`SubframeHead`.
@@ -82,6 +98,7 @@ class ContentHeads(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.ctc = CtcHead(dim, cfg) if cfg.symbols else None
+        self.frames = FrameClassifier(dim, cfg) if cfg.frame_labels else None
         self.distill: nn.Module | None = None
         if cfg.teacher_dim and cfg.teacher_subframes == 1 and not cfg.head_layers:
             self.distill = nn.Linear(dim, cfg.teacher_dim)
@@ -134,6 +151,19 @@ def distill_loss(pred: torch.Tensor, teacher: torch.Tensor, frames: torch.Tensor
         return pred.sum() * 0.0
     cos = F.cosine_similarity(pred.float(), teacher.float().to(pred.device), dim=-1)
     return ((1 - cos) * mask).sum() / mask.sum()
+
+
+def frame_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the labelled sub-frames (``labels`` -100 = ignored); zero when none is labelled.
+
+    Args:
+        logits: ``[B, T, V + 1]`` from :class:`FrameClassifier`.
+        labels: ``[B, T]`` symbol ids, 0 for "no phone", -100 to ignore.
+    """
+    labels = labels.to(logits.device)
+    if not (labels >= 0).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = None) -> list[list[int]]:
