@@ -180,3 +180,17 @@ def test_training_with_the_frame_classifier(store, alignments, corpus, tmp_path)
     off = load_experiment_config(str(TINY), None, [s for s in sets if "frame_labels" not in s])
     with pytest.raises(ValueError, match="frame classifier"):
         CodecTrainer(off, str(corpus), None, str(tmp_path / "y"), True, str(store))
+
+
+def test_the_probe_report_reads_the_frame_classifier(store, corpus):
+    from codec.evaluation.content import ProbeProtocol, content_scores
+    from codec.manifest import read_manifest
+
+    utts = read_manifest(corpus)
+    codec = Codec(tiny_config(*CONTENT)).eval()
+    with torch.no_grad():  # a classifier that always says "no phone": every reference phoneme is deleted
+        codec.content.frames.proj.weight.zero_()
+        codec.content.frames.proj.bias.zero_()
+        codec.content.frames.proj.bias[:: codec.content.frames.classes] = 1.0
+    got = content_scores(codec, utts, utts, ProbeProtocol(levels=(4,), steps=2), progress=False)
+    assert got["frames_per"] == 1.0 and got["levels"] == 4 and got["head_per"] is not None

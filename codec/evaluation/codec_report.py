@@ -96,6 +96,8 @@ def content_table(content: dict) -> str:
     rows = []
     if content.get("head_per") is not None:
         rows.append(["the codec's CTC head (greedy)", f"1–{content['levels']}", percent(content["head_per"])])
+    if content.get("frames_per") is not None:
+        rows.append(["the codec's frame classifier (argmax)", f"1–{content['levels']}", percent(content["frames_per"])])
     for k, per in sorted(content["probe_per"].items(), key=lambda kv: int(kv[0])):
         rows.append(["fixed-protocol CTC probe", "1" if int(k) == 1 else f"1–{k}", percent(per)])
     return markdown_table(header, rows)

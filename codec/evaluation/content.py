@@ -1,8 +1,10 @@
 """How much of the words the first RVQ levels carry, independent of the decoder (``eval codec --probe-train``).
 
-Two phoneme error rates (PER, espeak-ng phonemes without stress, :mod:`codec.content.phonemes`):
+Phoneme error rates (PER, espeak-ng phonemes without stress, :mod:`codec.content.phonemes`):
 
 - **head PER**: the codec's own CTC head (when it has one) read greedily from its first ``content.levels`` levels;
+- **frame-classifier PER**: the codec's linear frame classifier (``content.frame_labels``), its argmax per sub-frame
+  with repeats merged and "no phone" dropped;
 - **probe PER** (fixed protocol, so any two codecs compare): a fresh small CTC probe (the same shape as the content
   head: 8 sub-frames per frame, 128 channels) trained on the *frozen* sum of the first ``k`` levels of
   ``PROBE.train_utterances`` training utterances for ``PROBE.steps`` Adam steps (seed 0), then scored on the test
@@ -102,8 +104,9 @@ def train_probe(train: list[torch.Tensor], targets: list[list[int]], num_symbols
 
 
 @torch.inference_mode()
-def head_per(feats: list[torch.Tensor], refs: list[list[int]], head: CtcHead, upsample: int) -> float:
-    """PER of a CTC head (the codec's own or a probe) on ``[D, F]`` features, greedy decoding."""
+def head_per(feats: list[torch.Tensor], refs: list[list[int]], head: torch.nn.Module, upsample: int) -> float:
+    """PER of a CTC head (the codec's own or a probe) or of the frame classifier on ``[D, F]`` features, greedy
+    decoding of ``head``'s ``[1, F * upsample, V + 1]`` scores."""
     hyps = []
     for x in feats:
         hyps.extend(greedy_decode(head(x[None]), torch.tensor([x.shape[-1] * upsample])))
@@ -111,7 +114,8 @@ def head_per(feats: list[torch.Tensor], refs: list[list[int]], head: CtcHead, up
 
 
 def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE, progress: bool = True) -> dict:
-    """``{"head_per": float | None, "probe_per": {k: float}, "levels": K, ...}`` for a codec (see module doc).
+    """``{"head_per": float | None, "frames_per": float | None, "probe_per": {k: float}, "levels": K, ...}`` for a
+    codec (see module doc).
 
     Raises:
         ValueError: espeak-ng is missing, or no test/train utterance has a phoneme.
@@ -123,7 +127,8 @@ def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE
     content = codec.config.content
     heads = getattr(codec, "content", None)
     own = content.levels if heads is not None and heads.ctc is not None else None
-    need = tuple(sorted(set(levels) | ({own} if own else set())))
+    framed = content.levels if heads is not None and heads.frames is not None else None
+    need = tuple(sorted(set(levels) | {k for k in (own, framed) if k}))
     test = extract(codec, test_utts, need, progress=progress)
     train = extract(codec, train_utts[: protocol.train_utterances], levels, progress=progress)
     if not test.phonemes or not train.phonemes:
@@ -131,6 +136,7 @@ def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE
     out: dict = {
         "levels": own,
         "head_per": None,
+        "frames_per": None,
         "probe_per": {},
         "protocol": protocol.__dict__,
         "test_utterances": len(test.phonemes),
@@ -138,6 +144,9 @@ def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE
     }
     if own:
         out["head_per"] = head_per(test.prefix[own], test.phonemes, heads.ctc, content.ctc_upsample)
+    if framed:  # the frame classifier's argmax per sub-frame, repeats merged and "no phone" (0) dropped
+        out["levels"] = framed
+        out["frames_per"] = head_per(test.prefix[framed], test.phonemes, heads.frames, content.ctc_upsample)
     for k in levels:
         probe = train_probe(train.prefix[k], train.phonemes, len(CTC_SYMBOLS), protocol)
         out["probe_per"][k] = head_per(test.prefix[k], test.phonemes, probe, protocol.upsample)
