@@ -28,7 +28,7 @@ CODEC_COMMANDS = (
     "codec.evaluation.cli",  # eval codec, bench codec
     "codec.cli_train",  # train-codec, export, plot
     "codec.store.cli",  # tokenize, store-info
-    "codec.content.cli",  # content-store, content-times, align
+    "codec.content.cli",  # content-store, content-times, train-phone-model, align
 )
 
 DESCRIPTION = "U-Codec: 5 Hz neural speech codec and global-local TTS."

@@ -194,3 +194,62 @@ def test_the_probe_report_reads_the_frame_classifier(store, corpus):
         codec.content.frames.proj.bias[:: codec.content.frames.classes] = 1.0
     got = content_scores(codec, utts, utts, ProbeProtocol(levels=(4,), steps=2), progress=False)
     assert got["frames_per"] == 1.0 and got["levels"] == 4 and got["head_per"] is not None
+
+
+def test_timed_phones_last_until_the_next_one_starts():
+    from codec.content.phone_times import timed_phones
+
+    phones = [
+        {"symbol": "h", "start": 0.10, "end": 0.12},
+        {"symbol": "ˈ", "start": 0.13, "end": 0.14},  # not a CTC symbol: dropped
+        {"symbol": "a", "start": 0.16, "end": 0.18},
+        {"symbol": "t", "start": 0.90, "end": 0.92},  # after a pause
+    ]
+    ids = {s: i + 1 for i, s in enumerate(CTC_SYMBOLS)}
+    got = timed_phones(phones, CTC_SYMBOLS, max_seconds=0.2)
+    assert got == [[ids["h"], 0.1, 0.16], [ids["a"], 0.16, 0.36], [ids["t"], 0.9, 0.92]]
+
+
+def test_phone_model_trains_saves_loads_and_aligns(store, corpus, tmp_path, capsys):
+    from codec.content.aligner import align_one
+    from codec.content.phone_model import load_phone_model
+    from codec.content.phonemes import phonemize_words
+
+    out = tmp_path / "pm"
+    assert main(["train-phone-model", str(corpus), str(store), str(out), "--steps", "3", "--no-progress"]) == 0
+    assert "dev PER" in capsys.readouterr().out
+    model = load_phone_model(out)
+    wav = torch.from_numpy(speechlike(1.3, seed=5)).float()[None]
+    lp = model(wav)
+    assert lp.shape == (1, model.steps(torch.tensor([wav.shape[-1]])).item(), len(CTC_SYMBOLS) + 1)
+    assert torch.allclose(load_phone_model(out)(wav), lp)  # saved and loaded: the same function
+    words = phonemize_words(["Hello there."])[0]
+    got = align_one(model, wav, words, "x")
+    starts = [p["start"] for p in got.phones]
+    assert len(got.phones) == sum(len(ids) for _, ids in words) and starts == sorted(starts)
+    assert all(round(s / 0.02, 6).is_integer() for s in starts)  # 20 ms steps
+    assert main(["align", str(corpus), str(tmp_path / "a.jsonl"), "--phone-model", str(out), "--no-progress"]) == 0
+    lines = [json.loads(x) for x in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all(line["phones"] and line["words"] for line in lines)
+    # content-times takes the aligner's own phones, not an even spread over the words
+    assert main(["content-times", str(store), str(tmp_path / "a.jsonl")]) == 0
+    times = ContentStore(store).phone_times["u0"]
+    assert [p[1] for p in times] == [p["start"] for p in lines[0]["phones"] if p["symbol"] in CTC_SYMBOLS]
+
+
+def test_phone_model_bad_inputs(store, corpus, tmp_path, capsys):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "phone_model.json").write_text("{}")
+    (tmp_path / "junk" / "phone_model.safetensors").write_bytes(b"x")
+    runs = [
+        ["align", str(corpus), str(tmp_path / "a.jsonl"), "--phone-model", str(tmp_path / "none")],
+        ["align", str(corpus), str(tmp_path / "a.jsonl"), "--phone-model", str(tmp_path / "junk")],
+        ["align", str(corpus), str(tmp_path / "a.jsonl"), "--phone-model", str(tmp_path / "junk"), "--whisper"],
+        ["train-phone-model", str(corpus), str(tmp_path / "nostore"), str(tmp_path / "pm")],
+        ["train-phone-model", str(corpus), str(store), str(tmp_path / "pm"), "--steps", "0"],
+    ]
+    for args in runs:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "Traceback" not in err
+    assert not (tmp_path / "a.jsonl").exists() and not (tmp_path / "pm").exists()

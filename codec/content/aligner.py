@@ -1,4 +1,5 @@
-"""Word and phoneme times from the codec's content CTC head (``ucodec align MANIFEST OUT``).
+"""Word and phoneme times from a CTC model: the codec's content head, or the mel phone model
+(:mod:`codec.content.phone_model`, ``ucodec align MANIFEST OUT --phone-model DIR``).
 
 A codec trained with a phoneme CTC head (:mod:`codec.nn.content`) reads phonemes from its first ``levels`` RVQ levels
 at ``ctc_upsample`` sub-frames per frame (25 ms at 5 Hz x 8). ``torchaudio.functional.forced_align`` finds the
@@ -30,12 +31,34 @@ class Alignment:
         return json.dumps({"id": self.id, "words": self.words, "phones": self.phones, **extra}, ensure_ascii=False)
 
 
-def align_one(codec, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_id: str = "") -> Alignment:
+def emissions(model, wav: torch.Tensor) -> tuple[torch.Tensor, float, tuple[str, ...]]:
+    """``(log_probs [1, T', V + 1], seconds per step, symbols)`` of ``wav [1, T]`` from a codec's CTC head or a
+    :class:`~codec.content.phone_model.PhoneModel`."""
+    from codec.content.phone_model import PhoneModel
+
+    if isinstance(model, PhoneModel):
+        with torch.inference_mode():
+            return model(wav).float(), model.cfg.seconds_per_step, model.cfg.symbols
+    cfg = model.config.content
+    codes = model.encode(wav[None], num_codebooks=cfg.levels)
+    step = model.hop_length / cfg.ctc_upsample / model.sample_rate  # seconds per sub-frame
+    return model.phoneme_log_probs(codes).float(), step, cfg.symbols
+
+
+def sample_rate_of(model) -> int:
+    """The audio rate an aligner reads."""
+    from codec.content.phone_model import PhoneModel
+
+    return model.cfg.sample_rate if isinstance(model, PhoneModel) else model.sample_rate
+
+
+def align_one(model, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_id: str = "") -> Alignment:
     """Align one utterance.
 
     Args:
-        codec: a :class:`~codec.model.Codec` with a CTC head.
-        wav: ``[1, T]`` audio at the codec's rate.
+        model: a :class:`~codec.model.Codec` with a CTC head, or a :class:`~codec.content.phone_model.PhoneModel`
+            (reads the audio at 50 Hz: phones placed to 20 ms).
+        wav: ``[1, T]`` audio at the model's rate.
         words: ``[(word, [phoneme ids]), ...]`` from :func:`codec.content.phonemes.phonemize_words`.
 
     Raises:
@@ -43,26 +66,23 @@ def align_one(codec, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_
     """
     import torchaudio.functional as AF
 
-    cfg = codec.config.content
     targets = [i for _, ids in words for i in ids]
     if not targets:
         raise ValueError(f"{utt_id or 'utterance'}: the transcript has no phoneme to align")
-    codes = codec.encode(wav[None], num_codebooks=cfg.levels)
-    log_probs = codec.phoneme_log_probs(codes).float()  # [1, T', V+1]
-    step = codec.hop_length / cfg.ctc_upsample / codec.sample_rate  # seconds per sub-frame
-    usable = min(log_probs.shape[1], max(1, round(wav.shape[-1] / codec.sample_rate / step)))
+    log_probs, step, symbols = emissions(model, wav)  # [1, T', V+1]
+    rate = sample_rate_of(model)
+    usable = min(log_probs.shape[1], max(1, round(wav.shape[-1] / rate / step)))
     log_probs = log_probs[:, :usable]
     if len(targets) > usable:
         raise ValueError(
-            f"{utt_id or 'utterance'}: {len(targets)} phonemes in {wav.shape[-1] / codec.sample_rate:.2f} s is more "
-            f"than the head's {usable} sub-frames"
+            f"{utt_id or 'utterance'}: {len(targets)} phonemes in {wav.shape[-1] / rate:.2f} s is more "
+            f"than the aligner's {usable} steps"
         )
     try:
         path, scores = AF.forced_align(log_probs, torch.tensor([targets], dtype=torch.int32), blank=0)
     except RuntimeError as exc:  # e.g. too many repeats for the sub-frames
         raise ValueError(f"{utt_id or 'utterance'}: cannot align ({exc})") from None
     spans = AF.merge_tokens(path[0], scores[0].exp())
-    symbols = cfg.symbols
     phones = [
         {"symbol": symbols[s.token - 1], "start": round(s.start * step, 3), "end": round(s.end * step, 3)}
         for s in spans
@@ -117,7 +137,7 @@ class ResumableLines:
 
 
 def align_manifest(
-    codec, manifest: str | os.PathLike, out: str | os.PathLike, language: str = "en-us", progress: bool = True
+    model, manifest: str | os.PathLike, out: str | os.PathLike, language: str = "en-us", progress: bool = True
 ) -> tuple[int, list[str]]:
     """Align every utterance of a manifest into a JSONL file (written atomically at the end; a killed run resumes
     from ``OUT.partial``, :class:`ResumableLines`).
@@ -132,11 +152,12 @@ def align_manifest(
     from tqdm import tqdm
 
     from codec.audio import load_audio
+    from codec.content.phone_model import PhoneModel
     from codec.content.phonemes import phonemize_words
     from codec.manifest import read_manifest
 
-    heads = getattr(codec, "content", None)
-    if heads is None or heads.ctc is None:
+    heads = getattr(model, "content", None)
+    if not isinstance(model, PhoneModel) and (heads is None or heads.ctc is None):
         raise ValueError("this codec has no phoneme CTC head; align needs a codec trained with model.content.symbols")
     utts = read_manifest(manifest)
     if not utts:
@@ -147,8 +168,8 @@ def align_manifest(
     failures = []
     for utt, ws in tqdm(todo, desc="align", unit="utt", disable=not progress):
         try:
-            wav = load_audio(utt.audio, codec.sample_rate)
-            output.add(align_one(codec, wav, ws, utt.id).to_json() + "\n")
+            wav = load_audio(utt.audio, sample_rate_of(model))
+            output.add(align_one(model, wav, ws, utt.id).to_json() + "\n")
         except (ValueError, OSError) as exc:
             failures.append(f"{utt.id}: {exc}")
     return output.finish(), failures  # nothing aligned: no output file (the CLI reports the failure)

@@ -1,4 +1,4 @@
-"""``ucodec content-store | content-times | align``: content-head labels, and word times from the CTC head."""
+"""``ucodec content-store | content-times | train-phone-model | align``: content-head labels and alignments."""
 
 from __future__ import annotations
 
@@ -41,6 +41,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_times)
 
     p = sub.add_parser(
+        "train-phone-model",
+        help="train the small mel phoneme recognizer that ucodec align --phone-model uses (CTC, ~15 CPU minutes)",
+        description=_train_phone_model.__doc__,
+    )
+    p.add_argument("manifest", help="JSONL manifest with transcripts")
+    p.add_argument("store", help="its content store (ucodec content-store; only the phonemes are read)")
+    p.add_argument("out", help="output directory (phone_model.json + phone_model.safetensors)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    p.add_argument("--batch-seconds", type=float, default=60.0, help="audio per batch in seconds (default 60)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0 = torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train_phone_model)
+
+    p = sub.add_parser(
         "align",
         help="word and phoneme times of transcribed speech from the codec's CTC head (JSONL)",
         description=_align.__doc__,
@@ -48,6 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("manifest", help="JSONL manifest with transcripts")
     p.add_argument("out", help="output JSONL: one line per utterance with words[] and phones[] (start/end in s)")
     p.add_argument("--model", default="default", help="codec release directory or shipped name (default: default)")
+    p.add_argument(
+        "--phone-model",
+        metavar="DIR",
+        help="align with a mel phone model (ucodec train-phone-model) instead of the codec: phones to 20 ms",
+    )
     p.add_argument("--language", default="en-us", help="espeak-ng voice for the phonemes (default en-us)")
     p.add_argument(
         "--whisper",
@@ -102,6 +122,32 @@ def _times(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_phone_model(args: argparse.Namespace) -> int:
+    """Train a small CTC phoneme recognizer on log-mels (50 Hz emissions) from a manifest and the phonemes of its
+    content store, for forced alignment (ucodec align --phone-model OUT). A slice of the manifest is held out and its
+    greedy phoneme error rate printed at each evaluation, after which the model is saved (atomically)."""
+    from codec.content.phone_training import train_phone_model
+
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    info = train_phone_model(
+        args.manifest,
+        args.store,
+        args.out,
+        steps=args.steps,
+        batch_seconds=args.batch_seconds,
+        lr=args.lr,
+        eval_every=max(1, min(500, args.steps)),
+        progress=not args.no_progress,
+    )
+    print(f"phone model -> {args.out}: dev PER {info['dev_per']:.1%} after {info['steps']} steps")
+    return 0
+
+
 def _align(args: argparse.Namespace) -> int:
     """Forced-align each transcript's phonemes to the posteriors of the codec's phoneme CTC head (needs a codec
     trained with content supervision), or with --whisper time its words by Whisper's word timestamps. Utterances
@@ -110,6 +156,8 @@ def _align(args: argparse.Namespace) -> int:
 
     if args.threads < 0:
         raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    if args.whisper and args.phone_model:
+        raise ValueError("--whisper and --phone-model are two different aligners; give one")
     if args.whisper:
         from codec.content.word_times import align_manifest_whisper
 
@@ -119,12 +167,17 @@ def _align(args: argparse.Namespace) -> int:
     else:
         import torch
 
-        from codec.model import Codec
-
         if args.threads:
             torch.set_num_threads(args.threads)
-        codec = Codec.from_pretrained(args.model)
-        done, failures = align_manifest(codec, args.manifest, args.out, args.language, progress=not args.no_progress)
+        if args.phone_model:
+            from codec.content.phone_model import load_phone_model
+
+            model = load_phone_model(args.phone_model)
+        else:
+            from codec.model import Codec
+
+            model = Codec.from_pretrained(args.model)
+        done, failures = align_manifest(model, args.manifest, args.out, args.language, progress=not args.no_progress)
     for line in failures[:SHOW_FAILURES]:
         print(f"  skipped {line}", file=sys.stderr)
     if len(failures) > SHOW_FAILURES:

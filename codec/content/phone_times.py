@@ -1,10 +1,13 @@
 """Phoneme times from word times, and the per-sub-frame phoneme labels the codec's frame classifier learns from.
 
-``ucodec content-times STORE ALIGNMENT...`` turns word alignments (``ucodec align``, Whisper's or the CTC head's)
-into ``STORE/phone_times.jsonl``: each word's espeak-ng phonemes (:func:`codec.content.phonemes.phonemize_words`)
-share its span evenly, one line ``{"id", "phones": [[symbol_id, start, end], ...]}`` per utterance (seconds).
-Even sharing is coarse (a vowel outlasts a stop), but word edges from Whisper are good to ~50 ms, so the labels are
-right at the scale of a phone or two, which is what a 200 ms frame has to tell apart.
+``ucodec content-times STORE ALIGNMENT...`` turns alignments (``ucodec align``) into ``STORE/phone_times.jsonl``, one
+line ``{"id", "phones": [[symbol_id, start, end], ...]}`` per utterance (seconds):
+
+- a CTC alignment's own phones (``align --phone-model``, best) are used as they are, each lasting until the next
+  starts (:func:`timed_phones`);
+- word-only alignments (``align --whisper``) get each word's espeak-ng phonemes
+  (:func:`codec.content.phonemes.phonemize_words`) spread evenly over its span. That is coarse: Whisper's word edges
+  are off by ~0.1 s and a vowel outlasts a stop; a linear probe on log-mels reads such labels at only 28 %.
 
 :func:`subframe_labels` cuts a crop's labels out of them: sub-frame ``j`` takes the phone under its centre, 0 where
 no word is spoken (silence, the CTC blank's id), and :data:`IGNORE` past the utterance's end. PAST supervises its
@@ -22,6 +25,7 @@ import torch
 
 PHONE_TIMES_NAME = "phone_times.jsonl"
 IGNORE = -100  # label of sub-frames that no loss reads (padding, or an utterance without times)
+MAX_PHONE_SECONDS = 0.2  # a CTC-aligned phoneme lasts until the next starts, at most this long
 
 
 def spread_phones(words: list[dict], phones: list[list[int]]) -> list[list]:
@@ -65,6 +69,23 @@ def subframe_labels(phones: list[list], first: int, count: int, valid: int, subf
     return labels
 
 
+def timed_phones(phones: list[dict], symbols: tuple[str, ...], max_seconds: float = MAX_PHONE_SECONDS) -> list[list]:
+    """``[[symbol_id, start, end], ...]`` from a CTC alignment's phones (``{"symbol", "start", "end"}``).
+
+    A CTC path marks each phoneme by a short spike, not its extent, so a phoneme is taken to last until the next one
+    starts, at most ``max_seconds`` (a longer gap is a pause). Symbols outside ``symbols`` are dropped.
+    """
+    ids = {s: i + 1 for i, s in enumerate(symbols)}
+    kept = [p for p in phones if p["symbol"] in ids]
+    out = []
+    for k, p in enumerate(kept):
+        start = float(p["start"])
+        nxt = float(kept[k + 1]["start"]) if k + 1 < len(kept) else float(p["end"])
+        end = min(max(nxt, float(p["end"])), start + max(max_seconds, float(p["end"]) - start))
+        out.append([ids[p["symbol"]], round(start, 4), round(end, 4)])
+    return out
+
+
 def read_phone_times(root: str | os.PathLike) -> dict[str, list[list]]:
     """``{utterance id: phones}`` of a store's ``phone_times.jsonl`` (empty when it has none)."""
     path = Path(root) / PHONE_TIMES_NAME
@@ -101,6 +122,7 @@ def write_phone_times(
     store = ContentStore(root)  # raises for a directory that is not a store
     known = set(store.phonemes)
     rows: dict[str, list[dict]] = {}
+    aligned: dict[str, list[list]] = {}  # utterances whose alignment has phones (a CTC aligner's)
     skipped = 0
     for path in alignments:
         path = Path(path)
@@ -119,14 +141,19 @@ def write_phone_times(
             if utt not in known or float(row.get("matched", 1.0)) < min_matched:
                 skipped += 1
                 continue
+            if row.get("phones"):
+                aligned[utt] = timed_phones(row["phones"], store.info.symbols)
+                rows.pop(utt, None)
+                continue
+            aligned.pop(utt, None)
             rows[utt] = [w for w in words if any(ch.isalnum() for ch in w["word"])]
-    if not rows:
+    if not rows and not aligned:
         raise ValueError(f"{root}: none of the aligned utterances is in this store ({skipped} skipped)")
     ids = list(rows)
-    spoken = phonemize_words([" ".join(w["word"] for w in rows[i]) for i in ids], language)
-    lines = []
+    spoken = phonemize_words([" ".join(w["word"] for w in rows[i]) for i in ids], language) if ids else []
+    timed = dict(aligned)
     for utt, said in zip(ids, spoken, strict=True):
-        phones = spread_phones(rows[utt], [p for _, p in said])
-        lines.append(json.dumps({"id": utt, "phones": phones}, separators=(",", ":")))
+        timed[utt] = spread_phones(rows[utt], [p for _, p in said])
+    lines = [json.dumps({"id": utt, "phones": phones}, separators=(",", ":")) for utt, phones in timed.items()]
     write_text_atomic(Path(root) / PHONE_TIMES_NAME, "\n".join(lines) + "\n")
     return len(lines), skipped
