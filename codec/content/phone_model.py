@@ -84,12 +84,13 @@ class PhoneModel(nn.Module):
 
 
 def save_phone_model(model: PhoneModel, out: str | os.PathLike, info: dict | None = None) -> None:
-    """Write ``out/phone_model.json`` (config and ``info``) and ``out/phone_model.safetensors`` atomically."""
+    """Write ``out/phone_model.json`` (config and ``info``) and ``out/phone_model.safetensors`` (fp16: an aligner
+    needs no more) atomically."""
     from codec.atomic import safetensors_save_atomic, write_json_atomic
 
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if not k.startswith("mel.")}
+    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items() if not k.startswith("mel.")}
     safetensors_save_atomic(state, root / WEIGHTS_NAME)
     write_json_atomic(root / CONFIG_NAME, {"config": asdict(model.cfg), "info": info or {}})
 
