@@ -110,9 +110,10 @@ def _store(args: argparse.Namespace) -> int:
 
 
 def _times(args: argparse.Namespace) -> int:
-    """Spread each aligned word's espeak-ng phonemes evenly over its span and write STORE/phone_times.jsonl (replaced
-    atomically): the per-sub-frame labels of the codec's linear frame classifier (model.content.frame_labels,
-    train.loss_weights.phones). Utterances the store does not hold are skipped."""
+    """Write STORE/phone_times.jsonl (replaced atomically), the per-sub-frame labels of the codec's linear frame
+    classifier (model.content.frame_labels, train.loss_weights.phones), from alignments: a CTC aligner's own phones
+    (ucodec align --phone-model; best), or each word's espeak-ng phonemes spread evenly over its span (word-only
+    alignments such as ucodec align --whisper). Utterances the store does not hold are skipped."""
     from codec.content.phone_times import write_phone_times
 
     if not 0.0 <= args.min_matched <= 1.0:
