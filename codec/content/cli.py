@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "train-phone-model",
-        help="train the small mel phoneme recognizer that ucodec align --phone-model uses (CTC, ~15 CPU minutes)",
+        help="train the small mel phoneme recognizer that ucodec align --phone-model uses (CTC, ~30 CPU minutes)",
         description=_train_phone_model.__doc__,
     )
     p.add_argument("manifest", help="JSONL manifest with transcripts")
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "align",
-        help="word and phoneme times of transcribed speech from the codec's CTC head (JSONL)",
+        help="word and phoneme times of transcribed speech (JSONL): the codec's CTC head, a phone model or Whisper",
         description=_align.__doc__,
     )
     p.add_argument("manifest", help="JSONL manifest with transcripts")
@@ -123,18 +123,23 @@ def _times(args: argparse.Namespace) -> int:
     return 0
 
 
+def _torch_threads(threads: int) -> None:
+    """Apply ``--threads`` to torch (0 = leave torch's choice)."""
+    if threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _train_phone_model(args: argparse.Namespace) -> int:
     """Train a small CTC phoneme recognizer on log-mels (50 Hz emissions) from a manifest and the phonemes of its
     content store, for forced alignment (ucodec align --phone-model OUT). A slice of the manifest is held out and its
     greedy phoneme error rate printed at each evaluation, after which the model is saved (atomically)."""
     from codec.content.phone_training import train_phone_model
 
-    if args.threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _torch_threads(args.threads)
     info = train_phone_model(
         args.manifest,
         args.store,
@@ -150,9 +155,10 @@ def _train_phone_model(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
-    """Forced-align each transcript's phonemes to the posteriors of the codec's phoneme CTC head (needs a codec
-    trained with content supervision), or with --whisper time its words by Whisper's word timestamps. Utterances
-    that cannot be aligned are listed and skipped."""
+    """Forced-align each transcript's phonemes to the posteriors of a CTC model: the codec's phoneme head (needs a codec
+    trained with content supervision) or, with --phone-model, the mel phone model (phones to 20 ms); or with
+    --whisper time its words by Whisper's word timestamps. Utterances that cannot be aligned are listed and
+    skipped."""
     from codec.content.aligner import align_manifest
 
     if args.threads < 0:
@@ -166,10 +172,7 @@ def _align(args: argparse.Namespace) -> int:
             args.manifest, args.out, threads=args.threads, progress=not args.no_progress
         )
     else:
-        import torch
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        _torch_threads(args.threads)
         if args.phone_model:
             from codec.content.phone_model import load_phone_model
 
