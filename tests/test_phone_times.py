@@ -109,6 +109,9 @@ def test_content_times_bad_inputs_write_nothing(store, alignments, tmp_path, cap
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "u0", "words": [{"word": "x"}]}\n')
     cases.append([str(store), str(bad)])
+    bad_phones = tmp_path / "bad-phones.jsonl"
+    bad_phones.write_text(json.dumps({"id": "u0", "words": [], "phones": [{"start": 0.1}]}) + "\n")
+    cases.append([str(store), str(bad_phones)])
     elsewhere = tmp_path / "elsewhere.jsonl"
     elsewhere.write_text(json.dumps({"id": "nope", "words": []}) + "\n")
     cases.append([str(store), str(elsewhere)])

@@ -105,7 +105,7 @@ def write_phone_times(
 
     Args:
         root: a content store (``ucodec content-store``); utterances it does not hold are skipped.
-        alignments: word-alignment JSONL files (``ucodec align``), later files winning on repeated ids.
+        alignments: alignment JSONL files (``ucodec align``), later files winning on repeated ids.
         language: espeak-ng voice of the transcripts.
         min_matched: skip Whisper alignments whose ``matched`` fraction is below this (lines without it are kept).
 
@@ -136,8 +136,13 @@ def write_phone_times(
                 utt, words = row["id"], row["words"]
                 if any(not {"word", "start", "end"} <= set(w) for w in words):
                     raise KeyError("word fields")
+                if any(not {"symbol", "start", "end"} <= set(p) for p in row.get("phones") or []):
+                    raise KeyError("phone fields")
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise ValueError(f"{path}:{n}: not an alignment line (id, words[{{word, start, end}}])") from None
+                raise ValueError(
+                    f"{path}:{n}: not an alignment line "
+                    "(id, words[{word, start, end}], optional phones[{symbol, start, end}])"
+                ) from None
             if utt not in known or float(row.get("matched", 1.0)) < min_matched:
                 skipped += 1
                 continue
