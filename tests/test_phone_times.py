@@ -250,6 +250,7 @@ def test_phone_model_bad_inputs(store, corpus, tmp_path, capsys):
         ["align", str(corpus), str(tmp_path / "a.jsonl"), "--phone-model", str(tmp_path / "junk"), "--whisper"],
         ["train-phone-model", str(corpus), str(tmp_path / "nostore"), str(tmp_path / "pm")],
         ["train-phone-model", str(corpus), str(store), str(tmp_path / "pm"), "--steps", "0"],
+        ["train-phone-model", str(corpus), str(store), str(tmp_path / "pm"), "--lr", "-1"],
     ]
     for args in runs:
         assert main(args) == 2, args

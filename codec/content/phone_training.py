@@ -78,8 +78,8 @@ def train_phone_model(
     from codec.content.store import ContentStore
     from codec.manifest import read_manifest
 
-    if steps < 1 or batch_seconds <= 0 or eval_every < 1:
-        raise ValueError("steps and eval_every must be >= 1 and batch_seconds > 0")
+    if steps < 1 or batch_seconds <= 0 or eval_every < 1 or lr <= 0:
+        raise ValueError("steps and eval_every must be >= 1, batch_seconds and lr > 0")
     store = ContentStore(content_dir)
     utts = [u for u in read_manifest(manifest) if store.phonemes.get(u.id)]
     if len(utts) < 2:
