@@ -45,13 +45,6 @@ def emissions(model, wav: torch.Tensor) -> tuple[torch.Tensor, float, tuple[str,
     return model.phoneme_log_probs(codes).float(), step, cfg.symbols
 
 
-def sample_rate_of(model) -> int:
-    """The audio rate an aligner reads."""
-    from codec.content.phone_model import PhoneModel
-
-    return model.cfg.sample_rate if isinstance(model, PhoneModel) else model.sample_rate
-
-
 def align_one(model, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_id: str = "") -> Alignment:
     """Align one utterance.
 
@@ -70,7 +63,7 @@ def align_one(model, wav: torch.Tensor, words: list[tuple[str, list[int]]], utt_
     if not targets:
         raise ValueError(f"{utt_id or 'utterance'}: the transcript has no phoneme to align")
     log_probs, step, symbols = emissions(model, wav)  # [1, T', V+1]
-    rate = sample_rate_of(model)
+    rate = model.sample_rate
     usable = min(log_probs.shape[1], max(1, round(wav.shape[-1] / rate / step)))
     log_probs = log_probs[:, :usable]
     if len(targets) > usable:
@@ -168,7 +161,7 @@ def align_manifest(
     failures = []
     for utt, ws in tqdm(todo, desc="align", unit="utt", disable=not progress):
         try:
-            wav = load_audio(utt.audio, sample_rate_of(model))
+            wav = load_audio(utt.audio, model.sample_rate)
             output.add(align_one(model, wav, ws, utt.id).to_json() + "\n")
         except (ValueError, OSError) as exc:
             failures.append(f"{utt.id}: {exc}")

@@ -66,6 +66,11 @@ class PhoneModel(nn.Module):
         self.body = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False) if cfg.layers else None
         self.out = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, len(cfg.symbols) + 1))
 
+    @property
+    def sample_rate(self) -> int:
+        """The audio rate it reads (the same attribute a codec has, so aligners take either)."""
+        return self.cfg.sample_rate
+
     def steps(self, samples: torch.Tensor) -> torch.Tensor:
         """Emissions ``[B]`` of inputs of ``samples [B]`` samples."""
         frames = samples // self.cfg.mel_hop + 1  # centred STFT
