@@ -44,8 +44,9 @@ class EncodedAudio:
 
 
 def can_stream(codec: Codec) -> bool:
-    """Whether the encoder is causal end to end (then chunked encoding is exact)."""
-    return bool(codec.config.transformer.causal)
+    """Whether the encoder is causal end to end (then chunked encoding is exact); a phone input reads whole
+    utterances, so a codec with one is not."""
+    return bool(codec.config.transformer.causal) and not codec.config.content.phone_input
 
 
 class StreamingEncoder:

@@ -141,6 +141,9 @@ class ContentConfig:
     # the content losses reach each level's projected residual only through its direction, which is all that picks
     # a code (their pull on its norm drove the quantizer apart in session 10; docs/codec_training.md)
     tangent_grad: bool = False
+    # the first quantizer.split_levels levels quantize a projection of a frozen phoneme recognizer's posteriors
+    # (codec/nn/phone_input.py; weights from train.phone_model at the start of a run), not the acoustic latent
+    phone_input: bool = False
 
     def __post_init__(self) -> None:
         if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:
@@ -153,6 +156,8 @@ class ContentConfig:
             raise ValueError("content.symbols must be unique")
         if self.frame_labels and not self.symbols:
             raise ValueError("content.frame_labels needs the phoneme inventory (content.symbols)")
+        if self.phone_input and not self.symbols:
+            raise ValueError("content.phone_input needs the recognizer's phoneme inventory (content.symbols)")
         if self.levels and not (self.symbols or self.teacher_dim):
             raise ValueError("content.levels > 0 needs a CTC head (symbols) or a teacher (teacher_dim)")
 
@@ -182,6 +187,8 @@ class CodecConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.content.levels > self.quantizer.num_codebooks:
             raise ValueError(f"content.levels {self.content.levels} exceeds {self.quantizer.num_codebooks} codebooks")
+        if self.content.phone_input and not self.quantizer.split_levels:
+            raise ValueError("content.phone_input feeds the first quantizer stack: set quantizer.split_levels > 0")
         if self.decoder == "istft" and self.hop_length % self.istft.stft_hop:
             raise ValueError(f"hop_length {self.hop_length} must be a multiple of istft.stft_hop {self.istft.stft_hop}")
         if self.decoder == "seanet" and math.prod(self.seanet.ratios) != self.hop_length:

@@ -25,6 +25,7 @@ from torch import nn
 from codec.config import FORMAT_VERSION, CodecConfig
 from codec.nn.content import ContentHeads
 from codec.nn.melstft import IstftDecoder, MelEncoder
+from codec.nn.phone_input import PhoneInput
 from codec.nn.quantizer import FactorizedRVQ
 from codec.nn.seanet import SeanetDecoder, SeanetEncoder
 from codec.nn.streaming import streaming
@@ -75,6 +76,8 @@ class Codec(nn.Module):
             self.decoder = SeanetDecoder(c.seanet, c.dimension, causal=causal, norm=c.norm)
         else:
             self.decoder = IstftDecoder(c.istft, c.hop_length, c.dimension)
+        if c.content.phone_input:  # a frozen phoneme recognizer feeds the first quantizer stack
+            self.phone_input = PhoneInput(c.content.symbols, c.dimension, c.hop_length, c.sample_rate)
         if c.content.enabled:  # training/alignment heads; only models trained with content supervision have them
             self.content = ContentHeads(c.dimension, c.content)
         self.release_id = self.config_hash()
@@ -151,6 +154,13 @@ class Codec(nn.Module):
         """wav ``[B, 1, T]`` → pre-quantisation latent ``[B, D, F]``."""
         return self.encoder_transformer(self.encoder(self.pad(self._check_wav(wav))))
 
+    def split_latent(self, wav: torch.Tensor) -> torch.Tensor | None:
+        """What the first quantizer stack reads instead of the latent: the phone input ``[B, D, F]`` of wav
+        ``[B, 1, T]``, or None for a codec without one."""
+        if getattr(self, "phone_input", None) is None:
+            return None
+        return self.phone_input(self.pad(self._check_wav(wav)))
+
     def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
         """Quantised latent ``[B, D, F]`` → wav ``[B, 1, F * hop]``."""
         return self.decoder(self.decoder_transformer(z))
@@ -159,7 +169,11 @@ class Codec(nn.Module):
         """Training pass: wav ``[B, 1, T]`` → :class:`CodecOutput` (quantizer dropout applies when training)."""
         content = self.config.content
         q = self.quantizer(
-            self.encode_latent(wav), num_codebooks, prefix_layers=content.levels, prefix_tangent=content.tangent_grad
+            self.encode_latent(wav),
+            num_codebooks,
+            prefix_layers=content.levels,
+            prefix_tangent=content.tangent_grad,
+            z_split=self.split_latent(wav),
         )
         return CodecOutput(
             audio=self.decode_latent(q.quantized),
@@ -197,7 +211,7 @@ class Codec(nn.Module):
         """
         if isinstance(wav, torch.Tensor) and not torch.isfinite(wav).all():
             raise ValueError("cannot encode a waveform with NaN or Inf samples")
-        return self.quantizer.encode(self.encode_latent(wav), num_codebooks)
+        return self.quantizer.encode(self.encode_latent(wav), num_codebooks, z_split=self.split_latent(wav))
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

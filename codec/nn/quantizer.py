@@ -89,10 +89,13 @@ class FactorizedRVQ(nn.Module):
         return n
 
     @torch.no_grad()
-    def encode(self, z: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
-        """Latents ``[B, D, F]`` → codes ``[B, n, F]`` (the first ``n`` layers)."""
+    def encode(
+        self, z: torch.Tensor, num_codebooks: int | None = None, z_split: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Latents ``[B, D, F]`` → codes ``[B, n, F]`` (the first ``n`` layers). ``z_split [B, D, F]``, with a
+        split, is what the first stack quantizes instead of ``z`` (phone input)."""
         n = self._check_layers(num_codebooks)
-        residual = z.transpose(1, 2)
+        residual = (z if z_split is None else z_split).transpose(1, 2)
         codes = []
         for qi, layer in enumerate(self.layers[:n]):
             if qi and qi == self.cfg.split_levels:
@@ -111,10 +114,16 @@ class FactorizedRVQ(nn.Module):
         return out.transpose(1, 2)
 
     def forward(
-        self, z: torch.Tensor, num_codebooks: int | None = None, prefix_layers: int = 0, prefix_tangent: bool = False
+        self,
+        z: torch.Tensor,
+        num_codebooks: int | None = None,
+        prefix_layers: int = 0,
+        prefix_tangent: bool = False,
+        z_split: torch.Tensor | None = None,
     ) -> QuantizerOutput:
         """Training pass. z ``[B, D, F]``; ``num_codebooks`` fixes the depth, otherwise dropout may pick it;
-        ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``).
+        ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``);
+        ``z_split [B, D, F]``, with a split, is what the first stack quantizes instead of ``z`` (phone input).
 
         ``prefix_tangent``: the prefix's straight-through gradient reaches each projected residual ``e`` only
         through its direction (its component along ``e`` is removed). The lookup is by cosine, so only the direction
@@ -129,7 +138,9 @@ class FactorizedRVQ(nn.Module):
             drop = torch.rand(b, device=z.device) < self.cfg.dropout_prob
             picked = choices[torch.randint(len(choices), (b,), device=z.device)]
             keep = torch.where(drop, picked, keep)
-        residual = z.transpose(1, 2)
+        if z_split is not None and not self.cfg.split_levels:
+            raise ValueError("z_split needs a split quantizer (split_levels > 0)")
+        residual = (z if z_split is None else z_split).transpose(1, 2)
         quantized = torch.zeros_like(residual)
         commit = codebook = z.new_zeros(())
         codes = []

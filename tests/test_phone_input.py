@@ -1,0 +1,111 @@
+"""A frozen phoneme recognizer feeding the first quantizer stack (``model.content.phone_input``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile as sf
+import torch
+
+from codec import Codec
+from codec.chunked_encode import can_stream, encode_file
+from codec.content.phone_model import PhoneModel, PhoneModelConfig, load_phone_model, save_phone_model
+from codec.content.phonemes import CTC_SYMBOLS
+from codec.training.experiment import list_checkpoints, load_checkpoint
+from tests.conftest import TINY, speechlike, tiny_config
+from ucodec.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SYMBOLS = json.dumps(list(CTC_SYMBOLS), ensure_ascii=False)
+PHONE = ["quantizer.split_levels=2", f"content.symbols={SYMBOLS}", "content.phone_input=true"]
+
+
+def _wav(seconds: float = 1.0, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(speechlike(seconds, seed=seed))[None, None]
+
+
+@pytest.fixture()
+def recognizer(tmp_path):
+    torch.manual_seed(3)
+    model = PhoneModel(PhoneModelConfig(symbols=CTC_SYMBOLS))
+    save_phone_model(model, tmp_path / "phones")
+    return tmp_path / "phones"
+
+
+def test_config_needs_a_split_and_symbols():
+    with pytest.raises(ValueError, match="split_levels"):
+        tiny_config(*PHONE[1:])
+    with pytest.raises(ValueError, match="symbols"):
+        tiny_config(PHONE[0], PHONE[2])
+
+
+def test_first_stack_reads_the_phone_input_and_the_second_the_latent():
+    torch.manual_seed(0)
+    codec = Codec(tiny_config(*PHONE)).eval()
+    wav = _wav(1.3)
+    codes = codec.encode(wav)
+    assert codes.shape == (1, codec.num_codebooks, 7)
+    assert torch.equal(codec(wav).codes, codes)  # the training pass picks the same codes
+    with torch.no_grad():
+        codec.phone_input.proj.weight.mul_(-1.0)  # another phone input ...
+    moved = codec.encode(wav)
+    assert not torch.equal(moved[:, :2], codes[:, :2])  # ... moves the first stack's codes
+    assert torch.equal(moved[:, 2:], codes[:, 2:])  # and not the second stack's
+    assert not can_stream(codec)
+
+
+def test_recognizer_stays_frozen_and_in_eval_mode():
+    codec = Codec(tiny_config(*PHONE)).train()
+    assert not codec.phone_input.recognizer.training and codec.phone_input.proj.training
+    out = codec(_wav(1.0))
+    (out.audio.pow(2).mean() + out.commitment_loss).backward()
+    assert all(p.grad is None for p in codec.phone_input.recognizer.parameters())
+    assert codec.phone_input.proj.weight.grad is not None and codec.phone_input.proj.weight.grad.abs().sum() > 0
+
+
+def test_recognizer_weights_load_and_must_match(recognizer, tmp_path):
+    codec = Codec(tiny_config(*PHONE))
+    assert "recognizer weights" in codec.phone_input.load_recognizer(recognizer)
+    ref = load_phone_model(recognizer)  # the codec now holds exactly the saved (fp16) weights
+    for name, value in ref.state_dict().items():
+        torch.testing.assert_close(codec.phone_input.recognizer.state_dict()[name], value, msg=name)
+    save_phone_model(PhoneModel(PhoneModelConfig(symbols=("a", "b"))), tmp_path / "other")
+    with pytest.raises(ValueError, match="does not match"):
+        codec.phone_input.load_recognizer(tmp_path / "other")
+    with pytest.raises(FileNotFoundError):
+        codec.phone_input.load_recognizer(tmp_path / "missing")
+
+
+def test_release_round_trip_and_whole_file_encode(tmp_path):
+    torch.manual_seed(1)
+    codec = Codec(tiny_config(*PHONE)).eval()
+    codec.save_pretrained(tmp_path / "rel")
+    loaded = Codec.from_pretrained(tmp_path / "rel")
+    wav = _wav(2.1, seed=2)
+    assert torch.equal(loaded.encode(wav), codec.encode(wav))
+    sf.write(tmp_path / "a.wav", wav[0, 0].numpy(), 16000)
+    # a small chunk size must not split the file: the recognizer reads whole utterances
+    assert torch.equal(encode_file(codec, tmp_path / "a.wav", chunk_seconds=0.4).codes, codec.encode(wav)[0])
+
+
+def test_train_codec_starts_from_the_saved_recognizer(recognizer, tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    lines = []
+    for i in range(3):
+        sf.write(root / f"u{i}.wav", speechlike(1.0, seed=i), 16000)
+        lines.append(json.dumps({"id": f"u{i}", "audio": f"u{i}.wav", "text": "t", "speaker": "s", "duration": 1.0}))
+    (root / "m.jsonl").write_text("\n".join(lines) + "\n")
+    fast = ["train.batch_size=2", "train.crop_seconds=0.4", "train.num_workers=0", "train.eval_every=0"]
+    sets = sum((["--set", f"model.{p}"] for p in PHONE), []) + sum((["--set", f] for f in fast), [])
+    common = ["train-codec", "--config", str(TINY), "--train", str(root / "m.jsonl"), "--cpu", *sets]
+    missing = [*common, "--out", str(tmp_path / "bad"), "--set", f"train.phone_model={tmp_path / 'none'}"]
+    assert main([*missing, "--max-steps", "1"]) == 2  # no recognizer: one error line, no run
+    exp = tmp_path / "exp"
+    assert main([*common, "--out", str(exp), "--set", f"train.phone_model={recognizer}", "--max-steps", "1"]) == 0
+    state = load_checkpoint(list_checkpoints(exp)[-1])["model"]
+    ref = load_phone_model(recognizer)
+    for name, value in ref.state_dict().items():
+        torch.testing.assert_close(state[f"phone_input.recognizer.{name}"], value, msg=name)
