@@ -49,7 +49,7 @@ def test_first_stack_reads_the_phone_input_and_the_second_the_latent():
     assert codes.shape == (1, codec.num_codebooks, 7)
     assert torch.equal(codec(wav).codes, codes)  # the training pass picks the same codes
     with torch.no_grad():
-        codec.phone_input.proj.weight.mul_(-1.0)  # another phone input ...
+        codec.phone_input.proj[1].weight.mul_(-1.0)  # another phone input ...
     moved = codec.encode(wav)
     assert not torch.equal(moved[:, :2], codes[:, :2])  # ... moves the first stack's codes
     assert torch.equal(moved[:, 2:], codes[:, 2:])  # and not the second stack's
@@ -62,7 +62,8 @@ def test_recognizer_stays_frozen_and_in_eval_mode():
     out = codec(_wav(1.0))
     (out.audio.pow(2).mean() + out.commitment_loss).backward()
     assert all(p.grad is None for p in codec.phone_input.recognizer.parameters())
-    assert codec.phone_input.proj.weight.grad is not None and codec.phone_input.proj.weight.grad.abs().sum() > 0
+    grad = codec.phone_input.proj[1].weight.grad
+    assert grad is not None and grad.abs().sum() > 0
 
 
 def test_recognizer_weights_load_and_must_match(recognizer, tmp_path):
@@ -76,6 +77,23 @@ def test_recognizer_weights_load_and_must_match(recognizer, tmp_path):
         codec.phone_input.load_recognizer(tmp_path / "other")
     with pytest.raises(FileNotFoundError):
         codec.phone_input.load_recognizer(tmp_path / "missing")
+
+
+def test_init_from_a_codec_without_phone_input_starts_the_first_stack_fresh(tmp_path):
+    from codec.content.train import init_weights_from
+
+    torch.manual_seed(4)
+    source = Codec(tiny_config(PHONE[0]))
+    source.save_pretrained(tmp_path / "src")
+    model = Codec(tiny_config(*PHONE))
+    msg = init_weights_from(model, None, tmp_path / "src")
+    assert "phone_input.proj" in msg and "read the phone input" in msg
+    for level in (0, 1):  # fresh, and adding nothing yet: the warm start decodes from the second stack alone
+        assert not torch.equal(
+            model.quantizer.layers[level].codebook.weight, source.quantizer.layers[level].codebook.weight
+        )
+        assert model.quantizer.layers[level].decode(torch.zeros(1, 3, dtype=torch.long)).abs().max() == 0
+    assert torch.equal(model.quantizer.layers[2].codebook.weight, source.quantizer.layers[2].codebook.weight)
 
 
 def test_release_round_trip_and_whole_file_encode(tmp_path):

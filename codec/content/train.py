@@ -112,6 +112,10 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     split = model.config.quantizer.split_levels
     if split and not source_split:
         state = _shift_levels(state, split, model.config.quantizer.num_codebooks)
+    # a source without phone input trained its first stack on the latent: that stack starts fresh on the new input
+    new_input = getattr(model, "phone_input", None) is not None and not any(k.startswith("phone_input.") for k in state)
+    if split and new_input:
+        state = {k: v for k, v in state.items() if _level(k) is None or _level(k) >= split}
     own = model.state_dict()
     copied = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not copied:
@@ -120,15 +124,15 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     new = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in own if k not in copied})
     if disc is not None and disc_state is not None:
         disc.load_state_dict(disc_state)
-    if split and not source_split:
+    if split and (not source_split or new_input):
         with torch.no_grad():  # the new first stack adds nothing yet: the warm start decodes as its source did
             for layer in model.quantizer.layers[:split]:
                 for name, param in layer.out_proj.named_parameters():  # weight norm: zero the gain, not v
                     if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
                         param.zero_()
         kept = len(model.quantizer.layers) - split
-        shifted = f"quantizer.layers.0-{split - 1} (split; the source's levels 1-{kept} follow)"
-        new = [n for n in new if n != "quantizer.layers"] + [shifted]
+        why = "they read the phone input" if new_input else f"split; the source's levels 1-{kept} follow"
+        new = [n for n in new if n != "quantizer.layers"] + [f"quantizer.layers.0-{split - 1} ({why})"]
     return f"initialised {len(copied)} of {len(own)} tensors from {path}; new: {', '.join(new) or 'none'}"
 
 
@@ -137,6 +141,12 @@ def _split_levels(model_config) -> int:
     if isinstance(model_config, dict):
         return int((model_config.get("quantizer") or {}).get("split_levels", 0))
     return int(getattr(getattr(model_config, "quantizer", None), "split_levels", 0))
+
+
+def _level(key: str) -> int | None:
+    """The RVQ level a state-dict key belongs to (``quantizer.layers.<i>.…``), or None."""
+    prefix = "quantizer.layers."
+    return int(key[len(prefix) :].split(".", 1)[0]) if key.startswith(prefix) else None
 
 
 def _shift_levels(state: dict, split: int, num_codebooks: int) -> dict:

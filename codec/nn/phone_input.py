@@ -5,13 +5,14 @@ phoneme recognition from 2 s crops through a 5 Hz bottleneck, and it barely does
 1–4 at 70–74 % PER whatever the loss. X-Codec instead *feeds* a recognizer's features to the quantizer, so the
 content is there to be quantized from step 0. Here the recognizer is ``models/phone-aligner`` (a 1.6 M-parameter
 CTC phoneme model trained here), frozen inside the codec, and the first ``quantizer.split_levels`` levels quantize a
-projection of its posteriors instead of the acoustic latent: the levels hold what it heard (phonemes, their order
+projection of its log-probabilities instead of the acoustic latent: the levels hold what it heard (phonemes, their order
 and coarse timing) and nothing of the voice, which the second stack carries.
 
-Shapes: wav ``[B, 1, F * hop]`` → CTC posteriors ``[B, F * s, V + 1]`` (``s`` = emissions per frame, 10 at 5 Hz)
-→ stacked per frame ``[B, F, s * (V + 1)]`` → linear → ``[B, D, F]``. Stacking keeps the order of the phones inside a
-200 ms frame, which average pooling would lose. The recognizer reads the whole input at once (non-causal), so a
-codec with phone input encodes whole files only (:func:`codec.chunked_encode.can_stream`).
+Shapes: wav ``[B, 1, F * hop]`` → CTC log-probabilities ``[B, F * s, V + 1]`` (``s`` = emissions per frame, 10 at
+5 Hz; floored at -10) → stacked per frame ``[B, F, s * (V + 1)]`` → LayerNorm → linear → ``[B, D, F]``. Stacking
+keeps the order of the phones inside a 200 ms frame, which average pooling would lose. The recognizer reads the whole
+input at once (non-causal), so a codec with phone input encodes whole files only
+(:func:`codec.chunked_encode.can_stream`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import torch
 from torch import nn
 
 from codec.content.phone_model import PhoneModel, PhoneModelConfig, load_phone_model
+
+LOG_FLOOR = -10.0  # log-probabilities below this carry no information the projection needs
 
 
 class PhoneInput(nn.Module):
@@ -34,7 +37,10 @@ class PhoneInput(nn.Module):
         if hop_length % step:
             raise ValueError(f"phone input needs a hop ({hop_length}) that is a multiple of {step} samples")
         self.per_frame = hop_length // step
-        self.proj = nn.Linear(self.per_frame * (len(symbols) + 1), dim)
+        width = self.per_frame * (len(symbols) + 1)
+        # normalised first: CTC log-probabilities are mostly a shared blank pattern, and the raw projection came out
+        # ~200 times smaller than the latent the other stack reads (its codes collapsed in the first A/B)
+        self.proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
         self.recognizer.requires_grad_(False)
         self.recognizer.eval()
 
@@ -62,6 +68,6 @@ class PhoneInput(nn.Module):
         """wav ``[B, 1, F * hop]`` (already padded to whole frames) → ``[B, D, F]``."""
         b, frames = wav.shape[0], wav.shape[-1] // (self.per_frame * self.recognizer.cfg.mel_hop * 2)
         with torch.no_grad():
-            post = self.recognizer(wav[:, 0].float()).exp()  # [B, F * s + 1, V + 1]
-        post = post[:, : frames * self.per_frame].to(self.proj.weight.dtype)
-        return self.proj(post.reshape(b, frames, -1)).transpose(1, 2)
+            logp = self.recognizer(wav[:, 0].float()).clamp_min(LOG_FLOOR)  # [B, F * s + 1, V + 1]
+        logp = logp[:, : frames * self.per_frame].to(self.proj[1].weight.dtype)
+        return self.proj(logp.reshape(b, frames, -1)).transpose(1, 2)
