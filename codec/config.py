@@ -144,6 +144,9 @@ class ContentConfig:
     # the first quantizer.split_levels levels quantize a projection of a frozen phoneme recognizer's posteriors
     # (codec/nn/phone_input.py; weights from train.phone_model at the start of a run), not the acoustic latent
     phone_input: bool = False
+    # what of the recognizer's output the phone input stacks: its CTC log-probabilities (floored at -10) or the
+    # posteriors themselves (peaky: mostly blank, one spike per phone)
+    phone_features: Literal["log_probs", "posteriors"] = "log_probs"
 
     def __post_init__(self) -> None:
         if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:
@@ -156,6 +159,8 @@ class ContentConfig:
             raise ValueError("content.symbols must be unique")
         if self.frame_labels and not self.symbols:
             raise ValueError("content.frame_labels needs the phoneme inventory (content.symbols)")
+        if self.phone_features not in ("log_probs", "posteriors"):
+            raise ValueError(f"content.phone_features must be log_probs or posteriors, got {self.phone_features!r}")
         if self.phone_input and not self.symbols:
             raise ValueError("content.phone_input needs the recognizer's phoneme inventory (content.symbols)")
         if self.levels and not (self.symbols or self.teacher_dim):

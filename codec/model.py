@@ -77,7 +77,9 @@ class Codec(nn.Module):
         else:
             self.decoder = IstftDecoder(c.istft, c.hop_length, c.dimension)
         if c.content.phone_input:  # a frozen phoneme recognizer feeds the first quantizer stack
-            self.phone_input = PhoneInput(c.content.symbols, c.dimension, c.hop_length, c.sample_rate)
+            self.phone_input = PhoneInput(
+                c.content.symbols, c.dimension, c.hop_length, c.sample_rate, c.content.phone_features
+            )
         if c.content.enabled:  # training/alignment heads; only models trained with content supervision have them
             self.content = ContentHeads(c.dimension, c.content)
         self.release_id = self.config_hash()

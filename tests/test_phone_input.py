@@ -39,11 +39,14 @@ def test_config_needs_a_split_and_symbols():
         tiny_config(*PHONE[1:])
     with pytest.raises(ValueError, match="symbols"):
         tiny_config(PHONE[0], PHONE[2])
+    with pytest.raises(ValueError, match="phone_features"):
+        tiny_config(*PHONE, "content.phone_features=logits")
 
 
-def test_first_stack_reads_the_phone_input_and_the_second_the_latent():
+@pytest.mark.parametrize("features", ["log_probs", "posteriors"])
+def test_first_stack_reads_the_phone_input_and_the_second_the_latent(features):
     torch.manual_seed(0)
-    codec = Codec(tiny_config(*PHONE)).eval()
+    codec = Codec(tiny_config(*PHONE, f"content.phone_features={features}")).eval()
     wav = _wav(1.3)
     codes = codec.encode(wav)
     assert codes.shape == (1, codec.num_codebooks, 7)

@@ -9,8 +9,9 @@ projection of its log-probabilities instead of the acoustic latent: the levels h
 and coarse timing) and nothing of the voice, which the second stack carries.
 
 Shapes: wav ``[B, 1, F * hop]`` → CTC log-probabilities ``[B, F * s, V + 1]`` (``s`` = emissions per frame, 10 at
-5 Hz; floored at -10) → stacked per frame ``[B, F, s * (V + 1)]`` → LayerNorm → linear → ``[B, D, F]``. Stacking
-keeps the order of the phones inside a 200 ms frame, which average pooling would lose. The recognizer reads the whole
+5 Hz; floored at -10; or the posteriors, ``content.phone_features``) → stacked per frame ``[B, F, s * (V + 1)]`` →
+LayerNorm → linear → ``[B, D, F]``. Stacking keeps the order of the phones inside a 200 ms frame, which average
+pooling would lose. The recognizer reads the whole
 input at once (non-causal), so a codec with phone input encodes whole files only
 (:func:`codec.chunked_encode.can_stream`).
 """
@@ -30,8 +31,11 @@ LOG_FLOOR = -10.0  # log-probabilities below this carry no information the proje
 class PhoneInput(nn.Module):
     """Frozen phoneme recognizer + trainable per-frame projection: wav ``[B, 1, T]`` → ``[B, D, T / hop]``."""
 
-    def __init__(self, symbols: tuple[str, ...], dim: int, hop_length: int, sample_rate: int) -> None:
+    def __init__(
+        self, symbols: tuple[str, ...], dim: int, hop_length: int, sample_rate: int, features: str = "log_probs"
+    ) -> None:
         super().__init__()
+        self.features = features
         self.recognizer = PhoneModel(PhoneModelConfig(symbols=symbols, sample_rate=sample_rate))
         step = self.recognizer.cfg.mel_hop * 2  # samples per emission
         if hop_length % step:
@@ -68,6 +72,7 @@ class PhoneInput(nn.Module):
         """wav ``[B, 1, F * hop]`` (already padded to whole frames) → ``[B, D, F]``."""
         b, frames = wav.shape[0], wav.shape[-1] // (self.per_frame * self.recognizer.cfg.mel_hop * 2)
         with torch.no_grad():
-            logp = self.recognizer(wav[:, 0].float()).clamp_min(LOG_FLOOR)  # [B, F * s + 1, V + 1]
-        logp = logp[:, : frames * self.per_frame].to(self.proj[1].weight.dtype)
-        return self.proj(logp.reshape(b, frames, -1)).transpose(1, 2)
+            logp = self.recognizer(wav[:, 0].float())  # [B, F * s + 1, V + 1]
+        x = logp.exp() if self.features == "posteriors" else logp.clamp_min(LOG_FLOOR)
+        x = x[:, : frames * self.per_frame].to(self.proj[1].weight.dtype)
+        return self.proj(x.reshape(b, frames, -1)).transpose(1, 2)
