@@ -130,3 +130,33 @@ def test_train_codec_starts_from_the_saved_recognizer(recognizer, tmp_path):
     ref = load_phone_model(recognizer)
     for name, value in ref.state_dict().items():
         torch.testing.assert_close(state[f"phone_input.recognizer.{name}"], value, msg=name)
+
+
+def test_probe_also_reads_the_phone_input_before_quantization(tmp_path):
+    from codec.evaluation.codec_report import content_table
+    from codec.evaluation.content import ProbeProtocol, content_scores
+    from codec.manifest import read_manifest
+    from tests.test_content import espeak_or_skip
+
+    espeak_or_skip()
+    lines = []
+    for i, text in enumerate(["Hello there.", "One two three."]):
+        sf.write(tmp_path / f"u{i}.wav", speechlike(1.0, seed=i), 16000)
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"u{i}",
+                    "audio": f"u{i}.wav",
+                    "text": text,
+                    "speaker": "s",
+                    "duration": 1.0,
+                    "sample_rate": 16000,
+                }
+            )
+        )
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    utts = read_manifest(tmp_path / "m.jsonl")
+    got = content_scores(Codec(tiny_config(*PHONE)).eval(), utts, utts, ProbeProtocol(levels=(1,), steps=2), False)
+    assert got["input_per"] >= 0 and "before quantization" in content_table(got)
+    plain = content_scores(Codec(tiny_config(PHONE[0])).eval(), utts, utts, ProbeProtocol(levels=(1,), steps=2), False)
+    assert "input_per" not in plain and "before quantization" not in content_table(plain)

@@ -100,6 +100,8 @@ def content_table(content: dict) -> str:
         rows.append(["the codec's frame classifier (argmax)", f"1–{content['levels']}", percent(content["frames_per"])])
     for k, per in sorted(content["probe_per"].items(), key=lambda kv: int(kv[0])):
         rows.append(["fixed-protocol CTC probe", "1" if int(k) == 1 else f"1–{k}", percent(per)])
+    if content.get("input_per") is not None:
+        rows.append(["fixed-protocol CTC probe, phone input before quantization", "–", percent(content["input_per"])])
     return markdown_table(header, rows)
 
 

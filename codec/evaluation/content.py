@@ -44,6 +44,7 @@ class Features:
 
     prefix: dict[int, list[torch.Tensor]]
     phonemes: list[list[int]]
+    phone_input: list[torch.Tensor] | None = None  # the first stack's input [D, F] before quantization, if any
 
 
 @torch.inference_mode()
@@ -56,6 +57,7 @@ def extract(codec, utts, levels: tuple[int, ...], language: str = "en-us", progr
 
     ids = phoneme_ids([u.text or "" for u in utts], language)
     prefix: dict[int, list[torch.Tensor]] = {k: [] for k in levels}
+    phone_input = [] if getattr(codec, "phone_input", None) is not None else None
     kept = []
     for u, ph in tqdm(list(zip(utts, ids, strict=True)), desc="probe features", disable=not progress):
         if not ph:
@@ -64,8 +66,10 @@ def extract(codec, utts, levels: tuple[int, ...], language: str = "en-us", progr
         codes = codec.encode(wav[None], num_codebooks=max(levels))
         for k in levels:
             prefix[k].append(codec.quantizer.decode(codes[:, :k])[0].float().clone())
+        if phone_input is not None:
+            phone_input.append(codec.split_latent(wav[None])[0].float().clone())
         kept.append(ph)
-    return Features(prefix, kept)
+    return Features(prefix, kept, phone_input)
 
 
 def _batches(n: int, size: int, gen: torch.Generator):
@@ -115,7 +119,8 @@ def head_per(feats: list[torch.Tensor], refs: list[list[int]], head: torch.nn.Mo
 
 def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE, progress: bool = True) -> dict:
     """``{"head_per": float | None, "frames_per": float | None, "probe_per": {k: float}, "levels": K, ...}`` for a
-    codec (see module doc).
+    codec (see module doc); a codec with phone input also gets ``"input_per"``, the same probe on the first stack's
+    input before quantization (what its levels could hold at best).
 
     Raises:
         ValueError: espeak-ng is missing, or no test/train utterance has a phoneme.
@@ -150,4 +155,7 @@ def content_scores(codec, train_utts, test_utts, protocol: ProbeProtocol = PROBE
     for k in levels:
         probe = train_probe(train.prefix[k], train.phonemes, len(CTC_SYMBOLS), protocol)
         out["probe_per"][k] = head_per(test.prefix[k], test.phonemes, probe, protocol.upsample)
+    if train.phone_input is not None:  # the ceiling of the first stack: what reached it, before quantization
+        probe = train_probe(train.phone_input, train.phonemes, len(CTC_SYMBOLS), protocol)
+        out["input_per"] = head_per(test.phone_input, test.phonemes, probe, protocol.upsample)
     return out
