@@ -141,7 +141,7 @@ class ContentConfig:
     # the content losses reach each level's projected residual only through its direction, which is all that picks
     # a code (their pull on its norm drove the quantizer apart in session 10; docs/codec_training.md)
     tangent_grad: bool = False
-    # the first quantizer.split_levels levels quantize a projection of a frozen phoneme recognizer's posteriors
+    # the first quantizer.split_levels levels quantize a projection of a frozen phoneme recognizer's output
     # (codec/nn/phone_input.py; weights from train.phone_model at the start of a run), not the acoustic latent
     phone_input: bool = False
     # what of the recognizer's output the phone input stacks: its CTC log-probabilities (floored at -10) or the

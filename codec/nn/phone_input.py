@@ -5,15 +5,14 @@ phoneme recognition from 2 s crops through a 5 Hz bottleneck, and it barely does
 1–4 at 70–74 % PER whatever the loss. X-Codec instead *feeds* a recognizer's features to the quantizer, so the
 content is there to be quantized from step 0. Here the recognizer is ``models/phone-aligner`` (a 1.6 M-parameter
 CTC phoneme model trained here), frozen inside the codec, and the first ``quantizer.split_levels`` levels quantize a
-projection of its log-probabilities instead of the acoustic latent: the levels hold what it heard (phonemes, their order
-and coarse timing) and nothing of the voice, which the second stack carries.
+projection of its output instead of the acoustic latent: the levels hold what it heard (phonemes, their order and
+coarse timing) and nothing of the voice, which the second stack carries.
 
 Shapes: wav ``[B, 1, F * hop]`` → CTC log-probabilities ``[B, F * s, V + 1]`` (``s`` = emissions per frame, 10 at
 5 Hz; floored at -10; or the posteriors, ``content.phone_features``) → stacked per frame ``[B, F, s * (V + 1)]`` →
 LayerNorm → linear → ``[B, D, F]``. Stacking keeps the order of the phones inside a 200 ms frame, which average
-pooling would lose. The recognizer reads the whole
-input at once (non-causal), so a codec with phone input encodes whole files only
-(:func:`codec.chunked_encode.can_stream`).
+pooling would lose. The recognizer reads the whole input at once (non-causal), so a codec with phone input encodes
+whole files only (:func:`codec.chunked_encode.can_stream`).
 """
 
 from __future__ import annotations

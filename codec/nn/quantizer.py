@@ -95,6 +95,8 @@ class FactorizedRVQ(nn.Module):
         """Latents ``[B, D, F]`` → codes ``[B, n, F]`` (the first ``n`` layers). ``z_split [B, D, F]``, with a
         split, is what the first stack quantizes instead of ``z`` (phone input)."""
         n = self._check_layers(num_codebooks)
+        if z_split is not None and not self.cfg.split_levels:
+            raise ValueError("z_split needs a split quantizer (split_levels > 0)")
         residual = (z if z_split is None else z_split).transpose(1, 2)
         codes = []
         for qi, layer in enumerate(self.layers[:n]):
