@@ -82,19 +82,12 @@ def _train(args: argparse.Namespace) -> int:
             trainer.acc.print(init_weights_from(trainer.model, trainer.disc, args.init_from))
         phone_input = getattr(trainer.model, "phone_input", None)
         if phone_input is not None and not args.resume:  # resumed runs have the recognizer in their checkpoint
-            trainer.acc.print(phone_input.load_recognizer(_project_path(cfg.train.phone_model)))
+            from codec.release import resolve_release
+
+            trainer.acc.print(phone_input.load_recognizer(resolve_release(cfg.train.phone_model)))
         return trainer
 
     return run_training(args, _kind(), new_config if args.config else None, list(args.set), build)
-
-
-def _project_path(path: str) -> Path:
-    """``path`` as given when it exists, else relative to the repository (the default names a shipped model)."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    inside = Path(__file__).resolve().parent.parent / p
-    return inside if inside.exists() else p
 
 
 def _export(args: argparse.Namespace) -> int:

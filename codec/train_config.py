@@ -70,9 +70,10 @@ class TrainConfig:
     eval_utterances: int = 8  # fixed dev subset size
     eval_seconds: float = 6.0  # dev utterances are cut to this length
     eval_depths: tuple[int, ...] = ()  # also score the decode of only the first N levels (columns *_N in eval.csv)
-    # the saved phoneme recognizer (ucodec train-phone-model) a model with content.phone_input starts from; read
-    # once when a run starts (fresh or --init-from), since its weights then live in the checkpoints
-    phone_model: str = "models/phone-aligner"
+    # the saved phoneme recognizer (ucodec train-phone-model; a directory or a shipped name) a model with
+    # content.phone_input starts from; read once when a run starts (fresh or --init-from), since its weights then
+    # live in the checkpoints
+    phone_model: str = "phone-aligner"
 
 
 @dataclass(frozen=True)

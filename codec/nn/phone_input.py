@@ -39,6 +39,7 @@ class PhoneInput(nn.Module):
         step = self.recognizer.cfg.mel_hop * 2  # samples per emission
         if hop_length % step:
             raise ValueError(f"phone input needs a hop ({hop_length}) that is a multiple of {step} samples")
+        self.hop_length = hop_length
         self.per_frame = hop_length // step
         width = self.per_frame * (len(symbols) + 1)
         # normalised first: CTC log-probabilities are mostly a shared blank pattern, and the raw projection came out
@@ -69,7 +70,7 @@ class PhoneInput(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """wav ``[B, 1, F * hop]`` (already padded to whole frames) → ``[B, D, F]``."""
-        b, frames = wav.shape[0], wav.shape[-1] // (self.per_frame * self.recognizer.cfg.mel_hop * 2)
+        b, frames = wav.shape[0], wav.shape[-1] // self.hop_length
         with torch.no_grad():
             logp = self.recognizer(wav[:, 0].float())  # [B, F * s + 1, V + 1]
         x = logp.exp() if self.features == "posteriors" else logp.clamp_min(LOG_FLOOR)
