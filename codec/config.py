@@ -147,6 +147,10 @@ class ContentConfig:
     # what of the recognizer's output the phone input stacks: its CTC log-probabilities (floored at -10) or the
     # posteriors themselves (peaky: mostly blank, one spike per phone)
     phone_features: Literal["log_probs", "posteriors"] = "log_probs"
+    # the first quantizer.split_levels levels learn only from the content losses (CosyVoice's supervised tokens: a
+    # quantizer trained for recognition): the reconstruction's gradient stops at their codes and reaches only their
+    # output projections, so the mel loss cannot trade phone identity for the broad spectral classes it prefers
+    content_only_split: bool = False
 
     def __post_init__(self) -> None:
         if self.levels < 0 or self.ctc_upsample < 1 or self.ctc_channels < 1 or self.teacher_dim < 0:
@@ -194,6 +198,8 @@ class CodecConfig(ConfigMixin):
             raise ValueError(f"content.levels {self.content.levels} exceeds {self.quantizer.num_codebooks} codebooks")
         if self.content.phone_input and not self.quantizer.split_levels:
             raise ValueError("content.phone_input feeds the first quantizer stack: set quantizer.split_levels > 0")
+        if self.content.content_only_split and not (self.quantizer.split_levels and self.content.levels):
+            raise ValueError("content.content_only_split needs quantizer.split_levels > 0 and content.levels > 0")
         if self.decoder == "istft" and self.hop_length % self.istft.stft_hop:
             raise ValueError(f"hop_length {self.hop_length} must be a multiple of istft.stft_hop {self.istft.stft_hop}")
         if self.decoder == "seanet" and math.prod(self.seanet.ratios) != self.hop_length:

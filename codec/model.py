@@ -176,6 +176,7 @@ class Codec(nn.Module):
             prefix_layers=content.levels,
             prefix_tangent=content.tangent_grad,
             z_split=self.split_latent(wav),
+            split_detach=content.content_only_split,
         )
         return CodecOutput(
             audio=self.decode_latent(q.quantized),

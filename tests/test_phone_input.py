@@ -69,6 +69,33 @@ def test_recognizer_stays_frozen_and_in_eval_mode():
     assert grad is not None and grad.abs().sum() > 0
 
 
+def _grads(module: torch.nn.Module) -> float:
+    return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_content_only_split_stops_the_reconstruction_gradient_at_the_first_stack_codes():
+    with pytest.raises(ValueError, match="content_only_split"):
+        tiny_config(*PHONE, "content.content_only_split=true")  # no content levels to learn from
+    wav = _wav(1.0)
+    outs = {}
+    for only in (False, True):
+        torch.manual_seed(0)
+        codec = Codec(tiny_config(*PHONE, "content.levels=2", f"content.content_only_split={only}")).train()
+        torch.manual_seed(1)
+        out = codec(wav)
+        outs[only] = out.audio.detach()
+        out.audio.pow(2).mean().backward(retain_graph=True)  # reconstruction only
+        first = codec.quantizer.layers[0]
+        assert _grads(first.out_proj) > 0  # the decoder still learns how to read the phonetic codes
+        assert (_grads(codec.phone_input.proj) == 0) == only  # ... but not which codes they are
+        assert (_grads(first.in_proj) == 0) == only
+        assert _grads(codec.quantizer.layers[2].in_proj) > 0  # the acoustic stack is unchanged
+        codec.zero_grad()
+        out.prefix.pow(2).mean().backward()  # the content heads' path keeps the straight-through gradient
+        assert _grads(codec.phone_input.proj) > 0 and _grads(first.in_proj) > 0
+    torch.testing.assert_close(outs[True], outs[False])  # the forward pass is the same
+
+
 def test_recognizer_weights_load_and_must_match(recognizer, tmp_path):
     codec = Codec(tiny_config(*PHONE))
     assert "recognizer weights" in codec.phone_input.load_recognizer(recognizer)

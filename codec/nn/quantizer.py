@@ -122,6 +122,7 @@ class FactorizedRVQ(nn.Module):
         prefix_layers: int = 0,
         prefix_tangent: bool = False,
         z_split: torch.Tensor | None = None,
+        split_detach: bool = False,
     ) -> QuantizerOutput:
         """Training pass. z ``[B, D, F]``; ``num_codebooks`` fixes the depth, otherwise dropout may pick it;
         ``prefix_layers`` > 0 also returns the sum of that many first layers (``QuantizerOutput.prefix``);
@@ -132,7 +133,11 @@ class FactorizedRVQ(nn.Module):
         picks a code; a loss on the prefix that also pulls on ``e``'s norm (content heads) drives ``e`` away from its
         codes, which only the commitment term holds back. The value of the prefix and the reconstruction path
         are unchanged. Only a level's own output is made tangent: the prefix's later levels still reach earlier
-        ones through the residual, whose straight-through path keeps its full gradient."""
+        ones through the residual, whose straight-through path keeps its full gradient.
+
+        ``split_detach``: the first stack's contribution to ``quantized`` (the decoder's input) is its
+        ``out_proj(code)`` without the straight-through path, so reconstruction trains only those output projections;
+        the prefix and the residual inside the first stack keep the straight-through gradient."""
         b = z.shape[0]
         keep = torch.full((b,), self._check_layers(num_codebooks), device=z.device)
         if num_codebooks is None and self.training and self.cfg.dropout_layers:
@@ -158,7 +163,8 @@ class FactorizedRVQ(nn.Module):
             commit = commit + ((e - c.detach()).pow(2) * mask).sum() / denom
             codebook = codebook + ((e.detach() - c).pow(2) * mask).sum() / denom
             out = layer.out_proj(e + (c - e).detach())
-            quantized = quantized + out * mask
+            dec = layer.out_proj(c.detach()) if split_detach and qi < self.cfg.split_levels else out
+            quantized = quantized + dec * mask
             if qi < prefix_layers:
                 p = out
                 if prefix_tangent:  # value e, gradient (I - e e^T / |e|^2) g
