@@ -67,6 +67,27 @@ def codebook_perplexity(usage: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(p * p.clamp_min(1e-12).log()).sum(-1))
 
 
+def freeze_parameters(model: torch.nn.Module, patterns: tuple[str, ...]) -> int:
+    """Stop the parameters whose names match any shell pattern in ``patterns`` from training (``train.frozen``);
+    returns how many were frozen.
+
+    Raises:
+        ValueError: a pattern that matches no parameter (a typo would otherwise train everything silently).
+    """
+    from fnmatch import fnmatchcase
+
+    names = [n for n, _ in model.named_parameters()]
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise ValueError(f"train.frozen: {unmatched} match no parameter of this model")
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(fnmatchcase(name, p) for p in patterns):
+            param.requires_grad_(False)
+            frozen += 1
+    return frozen
+
+
 class CodecTrainer:
     """Builds models, optimisers and data from a config and runs the loop. See the module docstring."""
 
@@ -87,6 +108,7 @@ class CodecTrainer:
         torch.manual_seed(self.tc.seed)
         random.seed(self.tc.seed)
         self.model = Codec(cfg.model)
+        freeze_parameters(self.model, self.tc.frozen)
         self.disc = Discriminators(self.tc.discriminator)
         self.mel_loss = MultiResolutionMelLoss(cfg.model.sample_rate, self.tc.mel_ffts, self.tc.mel_bins)
         t = self.tc

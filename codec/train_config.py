@@ -74,6 +74,10 @@ class TrainConfig:
     # content.phone_input starts from; read once when a run starts (fresh or --init-from), since its weights then
     # live in the checkpoints
     phone_model: str = "phone-aligner"
+    # parameters that do not train: shell patterns on their names (fnmatch), e.g. a pretrained first stack with
+    # ["phone_input.proj.*", "quantizer.layers.[0-3].in_proj.*", "quantizer.layers.[0-3].codebook.*"]; their
+    # codebooks are also spared by dead-code revival
+    frozen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

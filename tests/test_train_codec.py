@@ -252,3 +252,16 @@ def test_append_csv_keeps_an_existing_files_columns(tmp_path):
     fresh = tmp_path / "new.csv"
     append_csv(fresh, {"step": 2, "loss": 1.5, "acc_lo": 0.3}, ("step", "loss", "acc_lo"))
     assert fresh.read_text().splitlines()[0] == "step,loss,acc_lo"
+
+
+def test_frozen_parameters_do_not_move_and_a_pattern_must_match(manifest, tmp_path):
+    frozen = ["train.frozen=['quantizer.layers.[0-1].in_proj.*','quantizer.layers.[0-1].codebook.*']"]
+    trainer = run(manifest, tmp_path / "f", 0, *frozen)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer = run(manifest, tmp_path / "f", 3, *frozen, resume=True)
+    after = dict(trainer.model.named_parameters())
+    still = [n for n in before if n.startswith(("quantizer.layers.0.in_proj", "quantizer.layers.1.codebook"))]
+    assert still and all(torch.equal(before[n], after[n]) for n in still)
+    assert not torch.equal(before["quantizer.layers.2.codebook.weight"], after["quantizer.layers.2.codebook.weight"])
+    with pytest.raises(ValueError, match="match no parameter"):
+        run(manifest, tmp_path / "typo", 1, "train.frozen=['quantizer.layer.0.*']")

@@ -218,8 +218,8 @@ class FactorizedRVQ(nn.Module):
         for qi, layer in enumerate(self.layers):
             idx = dead[qi].nonzero().flatten()
             cand = self._candidates[qi]
-            if idx.numel() == 0 or cand.shape[0] == 0:
-                continue
+            if idx.numel() == 0 or cand.shape[0] == 0 or not layer.codebook.weight.requires_grad:
+                continue  # nothing dead, nothing to revive from, or a frozen (pretrained) codebook
             src = cand[torch.randint(cand.shape[0], (idx.numel(),), device=cand.device)]
             layer.codebook.weight[idx] = src.to(layer.codebook.weight.dtype)
             total += idx.numel()
