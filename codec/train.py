@@ -67,9 +67,8 @@ def codebook_perplexity(usage: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(p * p.clamp_min(1e-12).log()).sum(-1))
 
 
-def freeze_parameters(model: torch.nn.Module, patterns: tuple[str, ...]) -> int:
-    """Stop the parameters whose names match any shell pattern in ``patterns`` from training (``train.frozen``);
-    returns how many were frozen.
+def freeze_parameters(model: torch.nn.Module, patterns: tuple[str, ...]) -> None:
+    """Stop the parameters whose names match any shell pattern in ``patterns`` from training (``train.frozen``).
 
     Raises:
         ValueError: a pattern that matches no parameter (a typo would otherwise train everything silently).
@@ -80,12 +79,9 @@ def freeze_parameters(model: torch.nn.Module, patterns: tuple[str, ...]) -> int:
     unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
     if unmatched:
         raise ValueError(f"train.frozen: {unmatched} match no parameter of this model")
-    frozen = 0
     for name, param in model.named_parameters():
         if any(fnmatchcase(name, p) for p in patterns):
             param.requires_grad_(False)
-            frozen += 1
-    return frozen
 
 
 class CodecTrainer:
@@ -179,17 +175,9 @@ class CodecTrainer:
         if usage is None:
             return 0
         usage = self.acc.reduce(usage, reduction="sum")
-        qc = self.cfg.model.quantizer
-        if self.usage_ema is None:  # start every code at the average use, so none is "dead" before it had a chance
-            self.usage_ema = torch.full_like(usage, float(usage.sum(-1).mean()) / usage.shape[-1])
-        self.usage_ema.mul_(qc.usage_decay).add_(usage, alpha=1 - qc.usage_decay)
+        self.usage_ema, revived = rvq.revive_dead_codes(usage, self.usage_ema)
         self._last_usage = self.usage_ema
-        if qc.dead_code_threshold <= 0:
-            return 0
-        dead = self.usage_ema < qc.dead_code_threshold
-        revived = rvq.reinit_dead_codes(dead)
-        self.usage_ema[dead] = float(usage.sum(-1).mean()) / usage.shape[-1]
-        if self.acc.num_processes > 1:
+        if self.cfg.model.quantizer.dead_code_threshold > 0 and self.acc.num_processes > 1:
             import torch.distributed as dist
 
             for layer in rvq.layers:

@@ -140,12 +140,7 @@ def run(data_path: str, variant: str, steps: int = 3000, bs: int = 16, save: str
         if q is not None:  # dead-code revival as the codec trainer does it
             usage = q.take_usage()
             if usage is not None:
-                if ema is None:
-                    ema = torch.full_like(usage, float(usage.sum(-1).mean()) / usage.shape[-1])
-                ema.mul_(0.99).add_(usage, alpha=0.01)
-                dead = ema < 0.01
-                q.reinit_dead_codes(dead)
-                ema[dead] = float(usage.sum(-1).mean()) / usage.shape[-1]
+                ema, _ = q.revive_dead_codes(usage, ema)
         if (s + 1) % 1000 == 0 or s + 1 == steps:
             mods.eval()
             with torch.no_grad():

@@ -204,6 +204,23 @@ class FactorizedRVQ(nn.Module):
         return usage
 
     @torch.no_grad()
+    def revive_dead_codes(self, usage: torch.Tensor, ema: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+        """One step of dead-code tracking: fold this step's usage counts ``[Q, K]`` into the usage EMA
+        (``cfg.usage_decay``; None starts every code at the average use, so none is "dead" before it had a chance),
+        revive the codes whose EMA is below ``cfg.dead_code_threshold`` and restart theirs at the average.
+        Returns the updated EMA (the same tensor, updated in place, once it exists) and the number revived."""
+        average = float(usage.sum(-1).mean()) / usage.shape[-1]
+        if ema is None:
+            ema = torch.full_like(usage, average)
+        ema.mul_(self.cfg.usage_decay).add_(usage, alpha=1 - self.cfg.usage_decay)
+        if self.cfg.dead_code_threshold <= 0:
+            return ema, 0
+        dead = ema < self.cfg.dead_code_threshold
+        revived = self.reinit_dead_codes(dead)
+        ema[dead] = average
+        return ema, revived
+
+    @torch.no_grad()
     def reinit_dead_codes(self, dead: torch.Tensor) -> int:
         """Replace the codes flagged in ``dead [Q, K]`` (bool) by encoder vectors seen in the last forward.
 
