@@ -36,6 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="new run only: start from a codec release or checkpoint (same-named weights; new heads start fresh)",
     )
+    p.add_argument(
+        "--init-stack",
+        default=None,
+        metavar="FILE",
+        help="new run only: the first quantizer stack from ucodec train-phone-stack (phone-input codecs; after "
+        "--init-from). Hold it with --set \"train.frozen=['phone_input.proj.*','quantizer.layers.[0-3].in_proj.*',"
+        "'quantizer.layers.[0-3].codebook.*']\"",
+    )
     help_texts = ("experiment directory (has config.yaml and checkpoints/)", "release directory to write")
     help_texts += ("store weights in float16 (half the size)",)
     add_export_verb(sub, "export", "write a release directory from an experiment", _export, help_texts)
@@ -66,8 +74,9 @@ def _train(args: argparse.Namespace) -> int:
     from codec.train import CodecTrainer
     from codec.train_config import load_experiment_config
 
-    if args.init_from and args.resume:
-        raise ValueError("--init-from starts a new run; a resumed run continues from its own checkpoint")
+    for flag, value in (("--init-from", args.init_from), ("--init-stack", args.init_stack)):
+        if value and args.resume:
+            raise ValueError(f"{flag} starts a new run; a resumed run continues from its own checkpoint")
 
     def new_config():
         default_train = Path(__file__).resolve().parent.parent / "configs" / "codec" / "train_cpu.yaml"
@@ -85,6 +94,10 @@ def _train(args: argparse.Namespace) -> int:
             from codec.release import resolve_release
 
             trainer.acc.print(phone_input.load_recognizer(resolve_release(cfg.train.phone_model)))
+        if args.init_stack:  # after the recognizer: the stack must have been trained on the same one
+            from codec.content.first_stack import graft_first_stack
+
+            trainer.acc.print(graft_first_stack(trainer.model, args.init_stack))
         return trainer
 
     return run_training(args, _kind(), new_config if args.config else None, list(args.set), build)

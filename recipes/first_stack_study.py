@@ -7,9 +7,10 @@ PER is the most that quantizer design can hold. Same features, seed, steps and r
 
 usage: python -m recipes.first_stack_study feats OUT.pt          # extract features (train + dev-ab)
        python -m recipes.first_stack_study run OUT.pt VARIANT...  # train and score variants
-       python -m recipes.first_stack_study save OUT.pt VARIANT STACK.pt [STEPS]  # train one, keep its stack
-       python -m recipes.first_stack_study probe STACK.pt  # the codec eval's fixed probe on a saved stack
-       python -m recipes.first_stack_study graft BASE.pt STACK.pt OUT.pt  # a codec checkpoint with that first stack
+       python -m recipes.first_stack_study probe STACK.safetensors  # the codec eval's fixed probe on a saved stack
+
+The stack that won is trained and grafted by the product commands ``ucodec train-phone-stack`` and
+``ucodec train-codec --init-stack`` (:mod:`codec.content.first_stack`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import time
 import torch
 from torch import nn
 
-from codec.audio import load_audio
 from codec.config import ContentConfig, QuantizerConfig
+from codec.content.first_stack import load_first_stack, stack_features
 from codec.content.phone_model import load_phone_model
-from codec.content.phonemes import CTC_SYMBOLS, phoneme_ids
+from codec.content.phonemes import CTC_SYMBOLS
 from codec.manifest import read_manifest
 from codec.nn.content import CtcHead, ctc_loss, error_rate, greedy_decode
+from codec.nn.phone_input import PhoneInput
 from codec.nn.quantizer import FactorizedRVQ
 
 HOP = 3200
@@ -37,18 +39,9 @@ DEV = "data/synth/dev-ab.jsonl"
 def _stacked(rec, utts) -> tuple[list[torch.Tensor], list[list[int]]]:
     """Per utterance with phonemes: the recognizer's posteriors stacked per frame ``[F, s * (V + 1)]`` (fp16) and
     the phoneme ids, exactly as the codec's phone input stacks them."""
-    per = HOP // (rec.cfg.mel_hop * 2)
-    xs, ys = [], []
-    for u, ph in zip(utts, phoneme_ids([u.text or "" for u in utts]), strict=True):
-        if not ph:
-            continue
-        wav = load_audio(u.audio, 16000)[0]
-        frames = -(-wav.shape[-1] // HOP)
-        wav = torch.nn.functional.pad(wav, (0, frames * HOP - wav.shape[-1]))
-        p = rec(wav[None]).exp()[0, : frames * per]  # [F*s, V+1]
-        xs.append(p.reshape(frames, -1).half())
-        ys.append(ph)
-    return xs, ys
+    phone_input = PhoneInput(tuple(CTC_SYMBOLS), D, HOP, 16000, "posteriors")
+    phone_input.recognizer.load_state_dict(rec.state_dict())
+    return stack_features(phone_input, utts, progress=False)
 
 
 @torch.inference_mode()
@@ -65,7 +58,7 @@ def probe(stack: str) -> None:
     levels 1 and 1-4 (its own output projections) and on its input before quantization."""
     from codec.evaluation.content import PROBE, head_per, train_probe
 
-    state = torch.load(stack, map_location="cpu", weights_only=True)
+    state, _ = load_first_stack(stack)
     with torch.inference_mode():
         rec = load_phone_model("models/phone-aligner")
         tr = _stacked(rec, read_manifest("data/synth/train.jsonl")[: PROBE.train_utterances])
@@ -101,7 +94,7 @@ def build(variant: str) -> FactorizedRVQ | None:
     return FactorizedRVQ(QuantizerConfig(num_codebooks=int(n), codebook_dim=int(cd)), D)
 
 
-def run(data_path: str, variant: str, steps: int = 3000, bs: int = 16, save: str | None = None) -> None:
+def run(data_path: str, variant: str, steps: int = 3000, bs: int = 16) -> None:
     data = torch.load(data_path)
     xtr, ytr = data["train"]
     xdv, ydv = data["dev"]
@@ -151,26 +144,6 @@ def run(data_path: str, variant: str, steps: int = 3000, bs: int = 16, save: str
             mods.train()
             per = 100 * error_rate(hyps, ydv)
             print(f"{variant} step {s + 1}: dev PER {per:.1f} % ({time.time() - t0:.0f} s)", flush=True)
-    if save and isinstance(q, FactorizedRVQ):  # codec key names: the graft of a phone-input codec's first stack
-        state = {f"phone_input.proj.{k}": v for k, v in proj.state_dict().items()}
-        state.update({f"quantizer.{k}": v for k, v in q.state_dict().items()})
-        torch.save(state, save)
-
-
-def graft(base: str, stack: str, out: str) -> None:
-    """A codec training checkpoint (for --init-from) whose phone input and first stack are the pretrained ones; the
-    stack's output projections start at zero gain, so the warm start decodes from the second stack first."""
-    ckpt = torch.load(base, map_location="cpu", weights_only=True)
-    state = torch.load(stack, map_location="cpu", weights_only=True)
-    levels = {int(k.split(".")[2]) for k in state if k.startswith("quantizer.layers.")}
-    for k in [k for k in state if ".out_proj." in k]:
-        if k.endswith((".weight", ".bias", "original0")):
-            state[k] = torch.zeros_like(state[k])
-    drop = tuple(f"quantizer.layers.{i}." for i in levels)
-    ckpt["model"] = {k: v for k, v in ckpt["model"].items() if not k.startswith(drop)}
-    ckpt["model"].update(state)
-    torch.save({"step": 0, "model": ckpt["model"], "config": ckpt.get("config")}, out)
-    print(f"grafted {len(state)} tensors (levels {sorted(levels)}) into {base} -> {out}")
 
 
 if __name__ == "__main__":
@@ -178,10 +151,6 @@ if __name__ == "__main__":
         feats(sys.argv[2])
     elif sys.argv[1] == "probe":
         probe(sys.argv[2])
-    elif sys.argv[1] == "graft":
-        graft(*sys.argv[2:5])
-    elif sys.argv[1] == "save":
-        run(sys.argv[2], sys.argv[3], steps=int(sys.argv[5]) if len(sys.argv) > 5 else 3000, save=sys.argv[4])
     else:
         for v in sys.argv[3:]:
             run(sys.argv[2], v)

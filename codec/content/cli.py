@@ -1,4 +1,5 @@
-"""``ucodec content-store | content-times | train-phone-model | align``: content-head labels and alignments."""
+"""``ucodec content-store | content-times | train-phone-model | train-phone-stack | align``: content-head labels,
+alignments and the phone-input codec's pretrained first stack."""
 
 from __future__ import annotations
 
@@ -54,6 +55,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0 = torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train_phone_model)
+
+    p = sub.add_parser(
+        "train-phone-stack",
+        help="pretrain a phone-input codec's first quantizer stack for recognition (for train-codec --init-stack)",
+        description=_train_phone_stack.__doc__,
+    )
+    p.add_argument("manifest", help="JSONL manifest with transcripts (a random subset is used, see --utterances)")
+    p.add_argument("out", help="output file (.safetensors): the projection and first-stack levels, codec names")
+    p.add_argument("--config", required=True, help="the codec's model config YAML (e.g. configs/codec/small.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override")
+    p.add_argument("--phone-model", default="models/phone-aligner", help="the codec's recognizer (train.phone_model)")
+    p.add_argument("--dev", default=None, help="manifest scored by greedy PER at the end (optional)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    p.add_argument("--utterances", type=int, default=2000, help="random training utterances (default 2000; 0 = all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subset and the training (default 0)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0 = torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train_phone_stack)
 
     p = sub.add_parser(
         "align",
@@ -151,6 +170,29 @@ def _train_phone_model(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(f"phone model -> {args.out}: dev PER {info['dev_per']:.1%} after {info['steps']} steps")
+    return 0
+
+
+def _train_phone_stack(args: argparse.Namespace) -> int:
+    """Train the first quantizer stack of a phone-input codec alone: the codec's projection of its frozen
+    recognizer's output and its first quantizer.split_levels levels, read by a small CTC head on whole utterances.
+    Such a stack keeps far more of the phonemes than the codec's own training gives those levels
+    (docs/codec_training.md). Start a codec from it with ucodec train-codec --init-stack OUT, and hold it with
+    train.frozen."""
+    from codec.config import CodecConfig
+    from codec.content.first_stack import StackTrainConfig, pretrain_first_stack
+
+    _torch_threads(args.threads)
+    if not str(args.out).endswith(".safetensors"):
+        raise ValueError(f"{args.out}: the stack is written as safetensors; name the file *.safetensors")
+    codec = CodecConfig.load(args.config, list(args.set))
+    cfg = StackTrainConfig(steps=args.steps, utterances=args.utterances, seed=args.seed)
+    meta = pretrain_first_stack(
+        codec, args.manifest, args.out, args.phone_model, cfg, dev=args.dev, progress=not args.no_progress
+    )
+    per = f", dev PER {meta['dev_per']:.1f} %" if meta["dev_per"] is not None else ""
+    what = f"{meta['levels']} levels, {meta['utterances']} utterances, {cfg.steps} steps"
+    print(f"first stack ({what}) -> {args.out}{per}")
     return 0
 
 

@@ -68,11 +68,16 @@ class PhoneInput(nn.Module):
         self.recognizer.load_state_dict(source.state_dict())
         return f"phone input: recognizer weights from {path}"
 
+    @torch.no_grad()
+    def frame_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav ``[B, 1, F * hop]`` (already padded to whole frames) → the recognizer's output stacked per frame
+        ``[B, F, s * (V + 1)]``, what the projection reads (no gradient: the recognizer is frozen)."""
+        b, frames = wav.shape[0], wav.shape[-1] // self.hop_length
+        logp = self.recognizer(wav[:, 0].float())  # [B, F * s + 1, V + 1]
+        x = logp.exp() if self.features == "posteriors" else logp.clamp_min(LOG_FLOOR)
+        return x[:, : frames * self.per_frame].reshape(b, frames, -1)
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """wav ``[B, 1, F * hop]`` (already padded to whole frames) → ``[B, D, F]``."""
-        b, frames = wav.shape[0], wav.shape[-1] // self.hop_length
-        with torch.no_grad():
-            logp = self.recognizer(wav[:, 0].float())  # [B, F * s + 1, V + 1]
-        x = logp.exp() if self.features == "posteriors" else logp.clamp_min(LOG_FLOOR)
-        x = x[:, : frames * self.per_frame].to(self.proj[1].weight.dtype)
-        return self.proj(x.reshape(b, frames, -1)).transpose(1, 2)
+        x = self.frame_features(wav).to(self.proj[1].weight.dtype)
+        return self.proj(x).transpose(1, 2)
