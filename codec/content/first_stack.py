@@ -264,11 +264,7 @@ def graft_first_stack(model: nn.Module, path: str | os.PathLike) -> str:
         raise ValueError(f"{path}: does not fit this codec ({len(bad)} tensors differ, e.g. {bad[0]})")
     keep = {k: v for k, v in state.items() if ".out_proj." not in k}
     model.load_state_dict(keep, strict=False)
-    with torch.no_grad():
-        for layer in model.quantizer.layers[:split]:
-            for name, param in layer.out_proj.named_parameters():  # weight norm: zero the gain, not v
-                if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
-                    param.zero_()
+    model.quantizer.silence_levels(split)
     per = f", dev PER {meta['dev_per']} %" if meta.get("dev_per") is not None else ""
     return f"first stack: {len(keep)} tensors (levels 1-{split}{per}) from {path}"
 

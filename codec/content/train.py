@@ -125,11 +125,7 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     if disc is not None and disc_state is not None:
         disc.load_state_dict(disc_state)
     if split and (not source_split or new_input):
-        with torch.no_grad():  # the new first stack adds nothing yet: the warm start decodes as its source did
-            for layer in model.quantizer.layers[:split]:
-                for name, param in layer.out_proj.named_parameters():  # weight norm: zero the gain, not v
-                    if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
-                        param.zero_()
+        model.quantizer.silence_levels(split)  # the new first stack adds nothing yet: decodes as its source did
         kept = len(model.quantizer.layers) - split
         why = "they read the phone input" if new_input else f"split; the source's levels 1-{kept} follow"
         new = [n for n in new if n != "quantizer.layers"] + [f"quantizer.layers.0-{split - 1} ({why})"]

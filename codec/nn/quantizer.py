@@ -188,6 +188,15 @@ class FactorizedRVQ(nn.Module):
 
     # ----------------------------------------------------------------------------------------- dead codes
     @torch.no_grad()
+    @torch.no_grad()
+    def silence_levels(self, n: int) -> None:
+        """Zero the output gain of levels ``0..n-1``: their codes add nothing to the sum until training moves them
+        (weight norm: the gain, not ``v``, whose norm must stay non-zero)."""
+        for layer in self.layers[:n]:
+            for name, param in layer.out_proj.named_parameters():
+                if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
+                    param.zero_()
+
     def _record(self, qi: int, idx: torch.Tensor, e: torch.Tensor) -> None:
         k = self.cfg.codebook_size
         if self._usage is None or self._usage.device != idx.device:
