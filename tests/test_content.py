@@ -235,7 +235,7 @@ def test_init_from_copies_shared_weights(tiny_release, tmp_path):
         init_weights_from(model, None, tmp_path / "nothing")
 
 
-def test_align_gives_ordered_word_times(corpus, capsys, tmp_path):
+def test_align_gives_ordered_word_times(corpus, capsys, tmp_path, tiny_release):
     espeak_or_skip()
     from codec.content.aligner import align_one
     from codec.content.phonemes import phonemize_words
@@ -255,7 +255,7 @@ def test_align_gives_ordered_word_times(corpus, capsys, tmp_path):
     lines = (tmp_path / "a.jsonl").read_text().splitlines()
     assert len(lines) >= 3 and all(json.loads(x)["words"] for x in lines)
     capsys.readouterr()
-    assert main(["align", str(corpus), str(tmp_path / "b.jsonl"), "--model", "default"]) == 2
+    assert main(["align", str(corpus), str(tmp_path / "b.jsonl"), "--model", str(tiny_release)]) == 2
     assert "no phoneme CTC head" in capsys.readouterr().err and not (tmp_path / "b.jsonl").exists()
     lost = tmp_path / "lost.jsonl"  # audio that is not there (a relative path read from elsewhere): no empty output
     lost.write_text(

@@ -113,6 +113,13 @@ class TTSTrainer:
                 raise ValueError(
                     f"model.{name}={getattr(mc, name)}, but the codec {self.tc.codec} has {getattr(self.codec, name)}"
                 )
+        codec_levels = self.codec.config.content.levels
+        if codec_levels and mc.content_levels != codec_levels:
+            self.acc.print(
+                f"note: the codec's first {codec_levels} levels carry the content (its content.levels), the TTS "
+                f"weights {mc.content_levels}: set model.content_levels={codec_levels} (and model.content_loss_weight) "
+                "to put the loss where the words are"
+            )
         self.store = TokenStore(store_dir, codec=self.codec)  # refuses a store of another codec
         dev_store = TokenStore(dev_store_dir, codec=self.codec) if dev_store_dir else None
         self.model = TTSModel(mc)
