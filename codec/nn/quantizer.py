@@ -186,8 +186,6 @@ class FactorizedRVQ(nn.Module):
             prefix=None if prefix is None else prefix.transpose(1, 2),
         )
 
-    # ----------------------------------------------------------------------------------------- dead codes
-    @torch.no_grad()
     @torch.no_grad()
     def silence_levels(self, n: int) -> None:
         """Zero the output gain of levels ``0..n-1``: their codes add nothing to the sum until training moves them
@@ -197,6 +195,8 @@ class FactorizedRVQ(nn.Module):
                 if name in ("weight", "bias", "weight_g") or name.endswith("original0"):
                     param.zero_()
 
+    # ----------------------------------------------------------------------------------------- dead codes
+    @torch.no_grad()
     def _record(self, qi: int, idx: torch.Tensor, e: torch.Tensor) -> None:
         k = self.cfg.codebook_size
         if self._usage is None or self._usage.device != idx.device:
