@@ -1,4 +1,5 @@
-"""Command line of the TTS evaluation: ``ucodec eval tts | tts-align | tts-oracle`` and ``ucodec bench tts``.
+"""Command line of the TTS evaluation: ``ucodec eval tts | tts-texts | tts-align | tts-oracle`` and
+``ucodec bench tts``.
 
 The verbs join the shared ``eval`` and ``bench`` tables (:func:`codec.cli.subcommand_table`) next to the codec's.
 Heavy imports (torch, the model, the metrics) happen inside the handlers, so ``ucodec --help`` stays fast.
@@ -7,6 +8,7 @@ Heavy imports (torch, the model, the metrics) happen inside the handlers, so ``u
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from codec.cli import subcommand_table
 from codec.evaluation.cli import add_common_options, add_manifest_arguments, render_command, set_threads
@@ -16,7 +18,8 @@ MODEL_HELP = "TTS release directory (or name) for tts.TTS.from_pretrained"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``eval tts``, ``eval tts-align``, ``eval tts-oracle`` and ``bench tts`` to the ``ucodec`` parser."""
+    """Add ``eval tts``, ``eval tts-texts``, ``eval tts-align``, ``eval tts-oracle`` and ``bench tts`` to the
+    ``ucodec`` parser."""
     what = subcommand_table(subparsers, "eval")
     p = what.add_parser(
         "tts",
@@ -33,6 +36,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed passed to the synthesizer (default 0)")
     add_sampling_arguments(p)
     p.set_defaults(func=run_eval_tts, command_parser=p)
+
+    p = what.add_parser(
+        "tts-texts",
+        help="synthesize new sentences without a voice prompt (the default voice); report Whisper WER/CER",
+        description="Each line of a text file is synthesized once per seed in the model's own voice (no prompt) "
+        "and transcribed by Whisper tiny.en: what a new user hears first. tts/evaluation/texts.py.",
+    )
+    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument(
+        "--texts",
+        default=str(DEFAULT_TEXTS),
+        help="UTF-8 text file, one sentence a line ('#' starts a comment) (default: 20 everyday sentences in no "
+        "corpus, tts/evaluation/new_sentences.txt)",
+    )
+    p.add_argument("--out", required=True, help="output directory (report.md, metrics.jsonl)")
+    p.add_argument("--seeds", default="0", help="comma list of sampling seeds, one synthesis each (default 0)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_sampling_arguments(p)
+    p.set_defaults(func=run_eval_tts_texts, command_parser=p)
 
     p = what.add_parser(
         "tts-align",
@@ -86,6 +109,7 @@ def add_recordings_arguments(p: argparse.ArgumentParser, out_help: str) -> None:
 
 
 DEFAULT_BENCH_CONFIG = "configs/tts/small.yaml"
+DEFAULT_TEXTS = Path(__file__).resolve().parent / "new_sentences.txt"
 DEFAULT_BENCH_CODEC = "configs/codec/small.yaml"
 
 
@@ -165,10 +189,27 @@ def run_eval_tts(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_eval_tts_texts(args: argparse.Namespace) -> int:
+    """Handler of ``ucodec eval tts-texts``."""
+    from tts.evaluation.texts import corpus_rates, evaluate_texts, read_texts, write_texts_report
+
+    set_threads(args.threads)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
+    texts = read_texts(args.texts)
+    sampling = {n: getattr(args, n) for n in ("temperature", "top_k", "top_p") if getattr(args, n) is not None}
+    synthesizer = load_tts(args.model)
+    records = evaluate_texts(synthesizer, texts, seeds, sampling, progress=not args.no_progress)
+    path = write_texts_report(records, args.out, str(args.model), str(args.texts), render_command(args))
+    wer, cer = corpus_rates(records)
+    print(f"{len(records)} syntheses: WER {100 * wer:.1f} %, CER {100 * cer:.1f} %; wrote {path}")
+    return 0
+
+
 def run_eval_tts_align(args: argparse.Namespace) -> int:
     """Handler of ``ucodec eval tts-align``."""
-    from pathlib import Path
-
     import torch
 
     from codec.atomic import write_text_atomic
@@ -208,8 +249,6 @@ def run_eval_tts_align(args: argparse.Namespace) -> int:
 
 def run_eval_tts_oracle(args: argparse.Namespace) -> int:
     """Handler of ``ucodec eval tts-oracle``."""
-    from pathlib import Path
-
     from codec.atomic import write_text_atomic
     from codec.evaluation.scoring import Scorer
 
