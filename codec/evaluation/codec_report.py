@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from codec.atomic import write_text_atomic
 from codec.evaluation.codec_eval import ORIGINAL, CodecEvalResult, CodecRecord, system_name
-from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl
+from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl, write_markdown
 from codec.evaluation.scoring import UtteranceScores
 from codec.evaluation.stats import bootstrap_rate_ci, summarize
 
@@ -189,9 +188,7 @@ def write_codec_report(result: CodecEvalResult, out_dir: str | os.PathLike, rows
         "- `audio/`: resyntheses of the first utterances",
         "",
     ]
-    path = out / "report.md"
-    write_text_atomic(path, "\n".join(line for line in lines if line is not None) + "\n")
-    return path
+    return write_markdown(out / "report.md", lines)
 
 
 def _flat(record: CodecRecord) -> dict:

@@ -49,6 +49,12 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def write_markdown(path: str | os.PathLike, lines: Iterable[str | None]) -> Path:
+    """Write ``lines`` (``None`` entries left out) as one markdown file at ``path`` atomically; returns the path."""
+    write_text_atomic(path, "\n".join(line for line in lines if line is not None) + "\n")
+    return Path(path)
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> str:
     """A GitHub markdown table; ``align`` is one character per column (``l``/``r``/``c``, default: first column
     left, the others right)."""

@@ -10,9 +10,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from codec.atomic import write_text_atomic
 from codec.evaluation.codec_report import corpus_rate
-from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl
+from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl, write_markdown
 from codec.evaluation.stats import summarize
 from tts.evaluation.evaluate import TtsEvalResult, TtsRecord
 
@@ -103,9 +102,7 @@ def write_tts_report(result: TtsEvalResult, out_dir: str | os.PathLike) -> Path:
         figure,
         "## Files\n\n- `metrics.jsonl`: one line per test line and system (`null` = not computed)\n",
     ]
-    path = out / "report.md"
-    write_text_atomic(path, "\n".join(line for line in lines if line is not None) + "\n")
-    return path
+    return write_markdown(out / "report.md", lines)
 
 
 def _flat(record: TtsRecord) -> dict:

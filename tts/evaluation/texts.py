@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-from codec.atomic import write_text_atomic
-from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl
+from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl, write_markdown
 from codec.evaluation.stats import summarize
 
 
@@ -139,10 +138,11 @@ def write_texts_report(
         ["output duration (s)", summarize(r.duration for r in records).format(2)],
         ["RTF (wall / audio seconds) ↓", summarize(r.rtf for r in records).format(3)],
     ]
-    lines = [
-        f"| {r.index + 1} | {r.seed} | {_cell(r.text)} | {_cell(r.transcript)} | {r.word_errors}/{r.words} |"
-        for r in records
-    ]
+    transcripts = markdown_table(
+        ["#", "seed", "text", "Whisper heard", "word errors"],
+        ([r.index + 1, r.seed, _cell(r.text), _cell(r.transcript), f"{r.word_errors}/{r.words}"] for r in records),
+        align="rrllr",
+    )
     body = [
         f"# TTS on new texts, no voice prompt: {model}\n",
         f"- Texts: `{texts_file}`: {len({r.index for r in records})} lines × seeds {', '.join(map(str, seeds))} "
@@ -159,15 +159,11 @@ def write_texts_report(
         "",
         "## Transcripts",
         "",
-        "| # | seed | text | Whisper heard | word errors |",
-        "| ---: | ---: | :--- | :--- | ---: |",
-        *lines,
+        transcripts,
         "",
         "## Files\n\n- `metrics.jsonl`: one line per text and seed\n",
     ]
-    path = out / "report.md"
-    write_text_atomic(path, "\n".join(line for line in body if line is not None) + "\n")
-    return path
+    return write_markdown(out / "report.md", body)
 
 
 def _cell(text: str) -> str:
