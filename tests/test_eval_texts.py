@@ -44,7 +44,9 @@ class EchoFirstWords:
 def stand_ins(monkeypatch):
     synth = SilentSynth()
     monkeypatch.setattr("tts.evaluation.cli.load_tts", lambda model: synth)
-    monkeypatch.setattr("codec.evaluation.metrics.get_asr", lambda threads=0: EchoFirstWords(synth))
+    echo = EchoFirstWords(synth)
+    monkeypatch.setattr("codec.evaluation.metrics.get_asr", lambda threads=0: echo)
+    monkeypatch.setattr("codec.evaluation.asr.get_asr", lambda threads=0: echo)  # Scorer.load's check
     return synth
 
 
@@ -77,7 +79,7 @@ def test_every_text_and_seed_is_synthesized_without_a_prompt(stand_ins):
     records = evaluate_texts(stand_ins, ["one two three four", "five six"], seeds=[3, 4], progress=False)
     assert [(r.index, r.seed) for r in records] == [(0, 3), (0, 4), (1, 3), (1, 4)]
     assert all(c["prompt_wav"] is None and c["prompt_text"] is None for c in stand_ins.calls)
-    assert [r.word_errors for r in records] == [2, 2, 0, 0]  # "one two" heard for four words: two deletions
+    assert [r.scores.word_errors for r in records] == [2, 2, 0, 0]  # "one two" heard for four words: two deletions
     wer, cer = corpus_rates(records)
     assert wer == pytest.approx(4 / 12)
     assert 0 < cer < 1 and all(r.duration == pytest.approx(1.0) for r in records)

@@ -129,7 +129,7 @@ def write_codec_report(result: CodecEvalResult, out_dir: str | os.PathLike, rows
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "metrics.jsonl", (_flat(r) for r in result.records))
+    write_jsonl(out / "metrics.jsonl", (flat_record(r) for r in result.records))
     figures = []
     if rows:
         plot_spectrograms(out / "spectrograms.png", rows, result.sample_rate)
@@ -191,8 +191,9 @@ def write_codec_report(result: CodecEvalResult, out_dir: str | os.PathLike, rows
     return write_markdown(out / "report.md", lines)
 
 
-def _flat(record: CodecRecord) -> dict:
-    """A metrics.jsonl line: the record's fields with the scores inlined, plus utterance WER/CER."""
+def flat_record(record) -> dict:
+    """A metrics.jsonl line of any record dataclass with a ``scores`` field (:class:`UtteranceScores`): its fields
+    with the scores inlined, plus utterance WER/CER."""
     from dataclasses import asdict
 
     line = {k: v for k, v in asdict(record).items() if k != "scores"}

@@ -7,13 +7,12 @@ metrics, mean ± 95 % CI over lines, with WER/CER corpus-level and identificatio
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 
-from codec.evaluation.codec_report import corpus_rate
+from codec.evaluation.codec_report import corpus_rate, flat_record
 from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl, write_markdown
 from codec.evaluation.stats import summarize
-from tts.evaluation.evaluate import TtsEvalResult, TtsRecord
+from tts.evaluation.evaluate import TtsEvalResult
 
 SYSTEMS = ("tts", "ground truth")
 
@@ -65,7 +64,7 @@ def write_tts_report(result: TtsEvalResult, out_dir: str | os.PathLike) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "metrics.jsonl", (_flat(r) for r in result.records))
+    write_jsonl(out / "metrics.jsonl", (flat_record(r) for r in result.records))
     figure = ""
     data = {
         label: {s: [get(r) for r in result.records_of(s)] for s in SYSTEMS if for_truth or s == "tts"}
@@ -103,10 +102,3 @@ def write_tts_report(result: TtsEvalResult, out_dir: str | os.PathLike) -> Path:
         "## Files\n\n- `metrics.jsonl`: one line per test line and system (`null` = not computed)\n",
     ]
     return write_markdown(out / "report.md", lines)
-
-
-def _flat(record: TtsRecord) -> dict:
-    line = {k: v for k, v in asdict(record).items() if k != "scores"}
-    line.update(asdict(record.scores))
-    line["wer"], line["cer"] = record.scores.wer, record.scores.cer
-    return line

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from codec.evaluation.codec_report import corpus_rate, flat_record
 from codec.evaluation.report import markdown_table, percent, software_line, timestamp, write_jsonl, write_markdown
+from codec.evaluation.scoring import Scorer, UtteranceScores
 from codec.evaluation.stats import summarize
 
 
@@ -30,11 +32,7 @@ class TextRecord:
     index: int  # line number among the file's texts (0-based)
     seed: int
     text: str
-    transcript: str
-    word_errors: int
-    words: int
-    char_errors: int
-    chars: int
+    scores: UtteranceScores  # the transcript and its word/character edits
     duration: float  # seconds of audio
     rtf: float  # synthesis wall time / audio seconds
 
@@ -80,11 +78,10 @@ def evaluate_texts(
     """
     from tqdm import tqdm
 
-    from codec.evaluation import metrics as m
-
     if not texts or not seeds:
         raise ValueError("need at least one text and one seed")
-    asr = m.get_asr()
+    scorer = Scorer(("wer",))
+    scorer.load()
     rate = int(synthesizer.sample_rate)
     jobs = [(i, text, seed) for i, text in enumerate(texts) for seed in seeds]
     records = []
@@ -94,33 +91,15 @@ def evaluate_texts(
         elapsed = time.perf_counter() - start
         if wav.shape[-1] == 0:
             raise ValueError(f"text {index + 1} ({text!r}), seed {seed}: the synthesizer returned no audio")
-        hypothesis = asr.transcribe(wav, rate)
-        words, chars = m.wer(text, hypothesis), m.cer(text, hypothesis)
         duration = wav.shape[-1] / rate
-        records.append(
-            TextRecord(
-                index,
-                seed,
-                text,
-                hypothesis,
-                words.errors,
-                words.length,
-                chars.errors,
-                chars.length,
-                duration,
-                elapsed / duration,
-            )
-        )
+        records.append(TextRecord(index, seed, text, scorer.score(wav, rate, text=text), duration, elapsed / duration))
     return records
 
 
 def corpus_rates(records: Sequence[TextRecord]) -> tuple[float, float]:
     """(WER, CER) over all records: edits summed over reference lengths summed."""
-    words = sum(r.words for r in records)
-    chars = sum(r.chars for r in records)
-    wer = sum(r.word_errors for r in records) / words if words else float("nan")
-    cer = sum(r.char_errors for r in records) / chars if chars else float("nan")
-    return wer, cer
+    words = corpus_rate(records, lambda s: s.word_errors, lambda s: s.words)
+    return words, corpus_rate(records, lambda s: s.char_errors, lambda s: s.chars)
 
 
 def write_texts_report(
@@ -129,7 +108,7 @@ def write_texts_report(
     """Write ``report.md`` and ``metrics.jsonl`` of ``records`` into ``out_dir``; returns report.md."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "metrics.jsonl", (asdict(r) for r in records))
+    write_jsonl(out / "metrics.jsonl", (flat_record(r) for r in records))
     wer, cer = corpus_rates(records)
     seeds = sorted({r.seed for r in records})
     summary = [
@@ -140,7 +119,10 @@ def write_texts_report(
     ]
     transcripts = markdown_table(
         ["#", "seed", "text", "Whisper heard", "word errors"],
-        ([r.index + 1, r.seed, _cell(r.text), _cell(r.transcript), f"{r.word_errors}/{r.words}"] for r in records),
+        (
+            [r.index + 1, r.seed, _cell(r.text), _cell(r.scores.transcript), f"{r.scores.word_errors}/{r.scores.words}"]
+            for r in records
+        ),
         align="rrllr",
     )
     body = [
