@@ -33,6 +33,15 @@ from codec.nn.transformer import ProjectedTransformer
 from codec.release import load_release, load_weights, resolve_release, save_release
 
 ALIASES = {"default": "ucodec-5hz-small"}
+TOKEN_MODULES = ("encoder", "encoder_transformer", "quantizer", "phone_input")  # what computes the codes
+TRAINING_ONLY_QUANTIZER = (
+    "commitment_weight",
+    "codebook_weight",
+    "dropout_layers",
+    "dropout_prob",
+    "dead_code_threshold",
+    "usage_decay",
+)
 
 
 @dataclass
@@ -117,6 +126,22 @@ class Codec(nn.Module):
         """Short hash of the architecture config (releases override ``release_id`` with their weights' hash)."""
         blob = json.dumps(self.config.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def tokens_id(self) -> str:
+        """Short hash of everything that turns audio into codes: the encoder side's weights (rounded to fp16, so a
+        run and its fp16 release agree) and the config fields it computes with. Two codecs with the same
+        ``tokens_id`` give the same codes for the same audio whatever their decoders, so a decoder-only fine-tune
+        keeps it and a TTS trained on one's tokens can speak through the other's decoder."""
+        cfg = self.config.to_dict()
+        keep = {k: cfg[k] for k in ("sample_rate", "encoder", "dimension", "norm", "seanet", "mel", "transformer")}
+        keep["quantizer"] = {k: v for k, v in cfg["quantizer"].items() if k not in TRAINING_ONLY_QUANTIZER}
+        keep["content"] = {k: cfg["content"].get(k) for k in ("phone_input", "phone_features")}
+        h = hashlib.sha256(json.dumps(keep, sort_keys=True).encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            if name.split(".", 1)[0] in TOKEN_MODULES:
+                h.update(f"{name}{tuple(tensor.shape)}".encode())
+                h.update(tensor.detach().to("cpu", torch.float16).contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------------------------------ checks
     def _check_wav(self, wav: torch.Tensor) -> torch.Tensor:

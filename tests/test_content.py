@@ -221,6 +221,15 @@ def test_training_with_content_heads(store, corpus, tmp_path, heads):
     plain = load_experiment_config(str(TINY), None, sets[len(CONTENT + heads) :])
     with pytest.raises(ValueError, match="no content heads"):
         CodecTrainer(plain, str(corpus), None, str(tmp_path / "y"), True, str(store))
+    # every content weight 0 (a decoder-only fine-tune): the heads need no store, and none is read
+    unweighted = [s.replace("=1.0", "=0") for s in sets]
+    cfg = load_experiment_config(str(TINY), None, unweighted)
+    assert (
+        CodecTrainer(
+            prepare_experiment(str(tmp_path / "z"), cfg, False), str(corpus), None, str(tmp_path / "z"), True
+        ).content
+        is None
+    )
 
 
 def test_init_from_copies_shared_weights(tiny_release, tmp_path):

@@ -71,6 +71,49 @@ def test_release_refuses_another_codec_and_corrupt_weights(release, tmp_path):
         TTS.from_pretrained(broken)
 
 
+def test_release_accepts_a_codec_that_changed_only_its_decoder(release, tiny_release, tmp_path):
+    """A decoder-only fine-tune keeps ``Codec.tokens_id`` (fp16 releases included): the TTS speaks through it and
+    its prompts encode to the same codes; a codec whose encoder changed is refused."""
+    from tts.pipeline import _same_tokens
+
+    base = Codec.from_pretrained(tiny_release)
+    tuned = Codec.from_pretrained(tiny_release)
+    with torch.no_grad():
+        for p in tuned.decoder.parameters():
+            p.add_(0.01)
+    tuned.save_pretrained(tmp_path / "dec", dtype=torch.float16)
+    tuned = Codec.from_pretrained(tmp_path / "dec")
+    assert tuned.release_id != base.release_id and tuned.tokens_id() == base.tokens_id()
+    loaded = TTS.from_pretrained(release, codec=tuned)
+    assert loaded.codec is tuned
+    prompt = torch.from_numpy(speechlike(0.6))[None]
+    assert torch.equal(loaded.prompt_codes(prompt), TTS.from_pretrained(release).prompt_codes(prompt))
+    assert _same_tokens(release, {}, tuned)  # an older release records no tokens_id: its bundled codec's counts
+    with torch.no_grad():
+        next(tuned.encoder_transformer.parameters()).add_(0.01)
+    assert tuned.tokens_id() != base.tokens_id()
+    with pytest.raises(ValueError, match="trained with codec"):
+        TTS.from_pretrained(release, codec=tuned)
+
+
+def test_decode_levels_decode_only_the_first_levels(tts):
+    """``decode_levels``: offline, streamed and ``decode`` all hear only the first N levels of what was generated."""
+    q = tts.config.num_codebooks
+    codes = torch.randint(0, tts.config.codebook_size, (1, q, 6), generator=torch.Generator().manual_seed(0))
+    full = tts.decode(codes)
+    tts.decode_levels = 2
+    try:
+        assert torch.equal(tts.decode(codes), tts.codec.decode(codes[:, :2])[0])
+        assert not torch.equal(tts.decode(codes), full)
+        offline = tts.synthesize(TEXT, seed=7)
+        assert_close(torch.cat(list(tts.stream(TEXT, seed=7)), dim=-1), offline, rtol=1e-4, atol=1e-5)
+    finally:
+        tts.decode_levels = 0
+    assert not torch.equal(tts.synthesize(TEXT, seed=7), offline)  # same codes, all levels heard
+    with pytest.raises(ValueError, match="decode_levels"):
+        TTSConfig.load("configs/tts/tiny.yaml", [f"decode_levels={q + 1}"])
+
+
 def test_stream_equals_synthesize(tts):
     prompt = torch.from_numpy(speechlike(0.6))[None]
     offline = tts.synthesize(TEXT, prompt_wav=prompt, prompt_text="a prompt", seed=7)
@@ -220,6 +263,8 @@ def test_cli_synthesize_per_layer_sampling(release, tmp_path):
         (["Hi.", "--prompt", "missing.wav"], "not found"),
         (["Hi.", "--top-p", "2"], "top_p"),
         (["Hi.", "--temperature", ",".join(["0.5"] * 40)], "temperature"),
+        (["Hi.", "--decode-levels", "99"], "decode_levels"),
+        (["Hi.", "--decode-levels", "-1"], "decode_levels"),
     ],
 )
 def test_cli_synthesize_user_errors(release, tmp_path, capsys, extra, message):

@@ -187,6 +187,33 @@ def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
     assert wav.dim() == 2 and wav.shape[0] == 1
 
 
+def test_export_bundles_a_codec_with_the_same_tokens_only(straight, tiny_release, tmp_path, capsys):
+    """``export-tts --codec``: a decoder-only fine-tune of the run's codec is bundled (its own release id); a codec
+    that makes other tokens is refused with one line, exit 2, nothing written."""
+    from ucodec.cli import main
+
+    tuned = Codec.from_pretrained(tiny_release)
+    with torch.no_grad():
+        for p in tuned.decoder.parameters():
+            p.mul_(1.1)
+    tuned.save_pretrained(tmp_path / "dec")
+    argv = ["export-tts", str(straight.exp), str(tmp_path / "rel"), "--codec", str(tmp_path / "dec")]
+    assert main([*argv, "--decode-levels", "2"]) == 0
+    bundled = TTS.from_pretrained(tmp_path / "rel")
+    assert bundled.config.decode_levels == bundled.decode_levels == 2
+    assert bundled.codec_release_id == Codec.from_pretrained(tmp_path / "dec").release_id
+    assert bundled.codec_release_id != Codec.from_pretrained(tiny_release).release_id
+    with torch.no_grad():
+        for p in tuned.quantizer.parameters():
+            p.mul_(1.1)
+    tuned.save_pretrained(tmp_path / "enc")
+    capsys.readouterr()
+    assert main(["export-tts", str(straight.exp), str(tmp_path / "bad"), "--codec", str(tmp_path / "enc")]) == 2
+    err = capsys.readouterr().err
+    assert "makes other tokens" in err and err.count("\n") == 1
+    assert not (tmp_path / "bad").exists()
+
+
 def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_release, tmp_path, capsys):
     """The state committed between sessions: fp16 weights, no AdamW moments, ``--resume`` continues from it."""
     from ucodec.cli import main

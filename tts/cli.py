@@ -45,7 +45,8 @@ def per_layer_values(kind: type) -> Callable[[str], object]:
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
-    """``--temperature``, ``--top-k`` and ``--top-p`` of TTS decoding, shared by ``synthesize`` and ``eval tts``."""
+    """``--temperature``, ``--top-k``, ``--top-p`` and ``--decode-levels`` of TTS decoding, shared by ``synthesize``
+    and the ``eval tts*`` verbs."""
     each = "; a comma list gives layer 0 first, the last value repeats for the finer layers"
     p.add_argument(
         "--temperature",
@@ -54,6 +55,19 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--top-k", type=per_layer_values(int), help=f"keep the k most likely codes (0 = off){each}")
     p.add_argument("--top-p", type=per_layer_values(float), help=f"nucleus sampling mass (1 = off){each}")
+    p.add_argument(
+        "--decode-levels",
+        type=int,
+        help="decode only the first N generated RVQ levels (0 = all; default: the model's decode_levels)",
+    )
+
+
+def apply_decode_levels(tts, levels: int | None) -> None:
+    """Set ``tts.decode_levels`` from ``--decode-levels`` (None keeps the model's); a bad value is a ValueError."""
+    from tts.config import check_decode_levels
+
+    if levels is not None:
+        tts.decode_levels = check_decode_levels(levels, tts.config.num_codebooks)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -137,6 +151,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     tts = TTS.from_pretrained(args.model, device=args.device)
     tts.compile = args.compile
+    apply_decode_levels(tts, args.decode_levels)
     options = dict(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, max_seconds=args.max_seconds, seed=args.seed
     )

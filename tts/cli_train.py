@@ -10,6 +10,7 @@ command rather than a mode of ``ucodec export`` because ``codec`` never imports 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp_help = "TTS experiment directory (config.yaml, frontend.json, checkpoints/)"
     out_help = "release directory to write (usable by TTS.from_pretrained and --model)"
     helps = (exp_help, out_help, "store the LM weights in float16 (half the size)")
-    add_export_verb(sub, "export-tts", "write a TTS release from a TTS experiment", _export, helps)
+    p = add_export_verb(sub, "export-tts", "write a TTS release from a TTS experiment", _export, helps)
+    p.add_argument(
+        "--codec",
+        default=None,
+        help="bundle this codec release instead of the run's: one that makes the same tokens (e.g. a decoder-only "
+        "fine-tune of it)",
+    )
+    p.add_argument(
+        "--decode-levels",
+        type=int,
+        default=None,
+        help="record in the release that the codec decodes only the first N generated levels (0 = all; default: "
+        "the run's model.decode_levels)",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -115,15 +129,22 @@ def export_experiment(
     step: int | None = None,
     fp16: bool = False,
     slim_state: str | Path | None = None,
+    codec: str | Path | None = None,
+    decode_levels: int | None = None,
 ):
     """Write the release of a TTS experiment's checkpoint (LM weights, config, frontend, bundled codec).
+
+    ``codec``: bundle this codec release instead of ``train.codec``; it must make the same tokens
+    (:meth:`codec.model.Codec.tokens_id`), as a fine-tune of the decoder alone does. ``decode_levels``: the
+    release's ``decode_levels`` instead of the run's.
 
     ``slim_state``: also write the checkpoint there without the AdamW moments and with fp16 weights (about a
     quarter of the size), for carrying a run between machines; ``--resume`` accepts it (the moments restart).
 
     Raises:
         FileNotFoundError: not a TTS experiment, no (such) checkpoint, or the codec release is gone.
-        ValueError: the codec at ``train.codec`` is not the one the run was trained with.
+        ValueError: the codec at ``train.codec`` is not the one the run was trained with, or ``codec`` makes
+            other tokens.
     """
     import torch
 
@@ -137,16 +158,25 @@ def export_experiment(
 
     exp = Path(exp_dir)
     cfg, state = load_run(exp, TTSExperimentConfig, step)
-    codec = Codec.from_pretrained(cfg.train.codec)
-    if state.get("codec_release_id") != codec.release_id:
+    run_codec = Codec.from_pretrained(cfg.train.codec)
+    tokens_id = run_codec.tokens_id()
+    if state.get("codec_release_id") != run_codec.release_id and state.get("codec_tokens_id") != tokens_id:
         raise ValueError(
             f"{exp} was trained with codec {state.get('codec_release_id')}, but {cfg.train.codec} is now "
-            f"{codec.release_id}; the release must bundle the codec its tokens came from"
+            f"{run_codec.release_id}; the release must bundle the codec its tokens came from"
         )
-    model = TTSModel(cfg.model)
+    bundle = run_codec if codec is None else Codec.from_pretrained(codec)
+    if codec is not None and bundle.tokens_id() != tokens_id:
+        raise ValueError(
+            f"{codec} makes other tokens than {cfg.train.codec}, whose tokens {exp} was trained on (their encoders "
+            "or quantizers differ); only a codec that changed its decoder can be bundled"
+        )
+    model_cfg = cfg.model if decode_levels is None else dataclasses.replace(cfg.model, decode_levels=decode_levels)
+    model = TTSModel(model_cfg)
     model.load_state_dict(state["model"])
     frontend = TextFrontend.load(exp, cfg.model.frontend)
-    tts = TTS(model, frontend, codec, codec_dir=resolve_release(cfg.train.codec, CODEC_ALIASES))
+    codec_dir = resolve_release(cfg.train.codec if codec is None else codec, CODEC_ALIASES)
+    tts = TTS(model, frontend, bundle, codec_dir=codec_dir)
     out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
     write_slim(state, slim_state, optimizers=("opt",), weights=("model",))
     return ExportResult(out, int(state["step"]), model.num_parameters()["total"])
@@ -154,6 +184,9 @@ def export_experiment(
 
 def _export(args: argparse.Namespace) -> int:
     """Load a TTS experiment's checkpoint and write a complete release: config.json, model.safetensors,
-    frontend.json and the bundled codec/ (copied byte for byte, so its release id is kept)."""
-    res = export_experiment(args.exp_dir, args.out_dir, args.step, args.fp16, args.slim_state)
+    frontend.json and the bundled codec/ (copied byte for byte, so its release id is kept). --codec bundles a
+    codec that makes the same tokens as the run's instead (a decoder-only fine-tune of it)."""
+    res = export_experiment(
+        args.exp_dir, args.out_dir, args.step, args.fp16, args.slim_state, args.codec, args.decode_levels
+    )
     return finish_export(args.exp_dir, res.release, res.step, res.num_parameters, args.slim_state)

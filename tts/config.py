@@ -101,6 +101,13 @@ class SamplingConfig:
             raise ValueError("sampling.prompt_seconds and max_transcribed_prompt_seconds must be >= 0")
 
 
+def check_decode_levels(levels: int, num_codebooks: int) -> int:
+    """``levels`` if it is a valid ``decode_levels`` (0 = all, else 1..num_codebooks); else a ValueError."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 0 <= levels <= num_codebooks:
+        raise ValueError(f"decode_levels must be 0 (all) or 1..{num_codebooks}, got {levels!r}")
+    return levels
+
+
 @dataclass(frozen=True)
 class TTSConfig(ConfigMixin):
     """The whole TTS model: token layout, frame embedding, global and local Transformers, frontend, sampling."""
@@ -136,6 +143,9 @@ class TTSConfig(ConfigMixin):
     aligned_text: bool = False
     advance_classes: int = 4
     advance_loss_weight: float = 1.0
+    # The codec decodes only the first decode_levels generated levels (0 = all of them): for a codec whose decoder
+    # was trained to speak from its first (content) levels, when the model's finer levels are what babbles.
+    decode_levels: int = 0
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
@@ -165,6 +175,7 @@ class TTSConfig(ConfigMixin):
             )
         if self.frame_position_stride < 0:
             raise ValueError(f"frame_position_stride must be >= 0 (0 = off), got {self.frame_position_stride}")
+        check_decode_levels(self.decode_levels, self.num_codebooks)
 
     @property
     def end_id(self) -> int:

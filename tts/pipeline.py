@@ -44,6 +44,14 @@ MAX_PROMPT_SECONDS = 15.0  # longer prompts are cut (they only cost time: the mo
 PromptAudio = torch.Tensor | str | os.PathLike | None
 
 
+def _same_tokens(root: Path, meta: dict, codec: Codec) -> bool:
+    """Whether ``codec`` makes a TTS release's tokens (its recorded ``tokens_id``, else its bundled codec's)."""
+    want = (meta.get("codec") or {}).get("tokens_id")
+    if want is None and (root / CODEC_DIR / CONFIG_NAME).is_file():
+        want = Codec.from_pretrained(root / CODEC_DIR).tokens_id()
+    return want is not None and codec.tokens_id() == want
+
+
 class TTS:
     """Text-to-speech with the global-local LM and the 5 Hz codec.
 
@@ -68,6 +76,7 @@ class TTS:
         self.model, self.frontend, self.codec = model.eval(), frontend, codec.eval()
         self.codec_dir = codec_dir
         self.codec_release_id = codec.release_id
+        self.decode_levels = cfg.decode_levels  # the codec decodes the first N generated levels (0 = all)
         self.compile = False  # torch.compile the generation step functions (first call compiles: minutes on CPU)
         self._silence: torch.Tensor | None = None
 
@@ -121,10 +130,10 @@ class TTS:
             if not (codec_dir / CONFIG_NAME).is_file():
                 raise FileNotFoundError(f"{root}: the bundled codec ({CODEC_DIR}/) is missing")
             codec = Codec.from_pretrained(codec_dir, device=device)
-        if expected is not None and codec.release_id != expected:
+        if expected is not None and codec.release_id != expected and not _same_tokens(root, rel.meta, codec):
             raise ValueError(
                 f"{root}: this TTS model was trained with codec {expected}, not {codec.release_id}; "
-                "tokens of another codec mean nothing to it"
+                "tokens of another codec mean nothing to it (one that changed only its decoder is accepted)"
             )
         return cls(model.to(device), frontend, codec.to(device), codec_dir)
 
@@ -143,6 +152,7 @@ class TTS:
             self.codec_release_id = Codec.from_pretrained(target).release_id
             self.codec_dir = target
         extra = {"codec": {"release_id": self.codec_release_id, "name": self.codec.config.name}}
+        extra["codec"]["tokens_id"] = self.codec.tokens_id()
         return save_release(
             out, "tts", FORMAT_VERSION, self.config.to_dict(), self.model.state_dict(), dtype=dtype, extra=extra
         )
@@ -316,15 +326,16 @@ class TTS:
             out = generate(self.model, prefix, **kw)
             for row, (j, *_rest) in enumerate(group):
                 frames = out.codes[row : row + 1, :, : out.lengths[row]]
-                pieces[j].append(self._decode(frames))
+                pieces[j].append(self.decode(frames))
         overlap = int(CROSSFADE_SECONDS * self.sample_rate)
         return [crossfade_join(p, overlap) for p in pieces]
 
-    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """``[1, Q, F]`` → ``[1, F * hop]`` (an empty ``[1, 0]`` for F = 0)."""
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Generated codes ``[1, Q, F]`` → audio ``[1, F * hop]`` (an empty ``[1, 0]`` for F = 0), from the first
+        ``decode_levels`` levels (0 = all)."""
         if codes.shape[-1] == 0:
             return torch.zeros(1, 0)
-        return self.codec.decode(codes.to(self.codec.device))[0].float().cpu()
+        return self.codec.decode(codes[:, : self.decode_levels or None].to(self.codec.device))[0].float().cpu()
 
     @torch.inference_mode()
     def stream(
@@ -381,7 +392,8 @@ class TTS:
                 final = chunk.lengths[0]
                 valid = chunk.codes.shape[-1] if final is None else max(0, final - chunk.start)
                 if valid:
-                    audio = self.codec.decode(chunk.codes[:, :, :valid].to(self.codec.device))[0].float().cpu()
+                    heard = chunk.codes[:, : self.decode_levels or None, :valid].to(self.codec.device)
+                    audio = self.codec.decode(heard)[0].float().cpu()
                     out = fader.push(audio)
                     if out.shape[-1]:
                         yield out

@@ -223,6 +223,7 @@ class TTSTrainer:
             "rng_python": list(random.getstate()[1]),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "codec_release_id": self.codec.release_id,
+            "codec_tokens_id": self.codec.tokens_id(),
             "config": self.cfg.to_dict(),
         }
 

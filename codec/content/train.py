@@ -17,7 +17,8 @@ from codec.nn.content import ContentHeads, ctc_loss, distill_loss, frame_label_l
 def open_content_store(cfg, content_dir: str | os.PathLike | None):
     """The :class:`~codec.content.store.ContentStore` a run with content heads reads, checked against its config.
 
-    Returns None for a model without content heads (a store given anyway is refused: it would be ignored).
+    Returns None for a model without content heads (a store given anyway is refused: it would be ignored), and for
+    one whose content weights are all 0 when no store is given (a decoder-only fine-tune needs no phonemes).
 
     Raises:
         ValueError: heads without a store, a store without heads, or a store whose symbols, teacher width or frame
@@ -28,6 +29,8 @@ def open_content_store(cfg, content_dir: str | os.PathLike | None):
     if not content.enabled:
         if content_dir is not None:
             raise ValueError("--content was given but the model has no content heads (set model.content.levels)")
+        return None
+    if content_dir is None and w.ctc == w.distill == w.phones == 0:
         return None
     if content_dir is None:
         raise ValueError("this model has content heads: pass --content DIR (a store built by ucodec content-store)")

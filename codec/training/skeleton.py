@@ -67,8 +67,10 @@ def add_train_verb(sub: argparse._SubParsersAction, name: str, help: str, handle
     return p
 
 
-def add_export_verb(sub: argparse._SubParsersAction, name: str, help: str, handler: Callable, helps: tuple) -> None:
-    """An export verb: ``EXP_DIR OUT_DIR``, ``--step``, ``--fp16`` and ``--slim-state PATH``.
+def add_export_verb(
+    sub: argparse._SubParsersAction, name: str, help: str, handler: Callable, helps: tuple
+) -> argparse.ArgumentParser:
+    """An export verb: ``EXP_DIR OUT_DIR``, ``--step``, ``--fp16`` and ``--slim-state PATH``; returns its parser.
 
     Args:
         helps: the help texts of ``EXP_DIR``, ``OUT_DIR`` and ``--fp16``, in that order.
@@ -81,6 +83,7 @@ def add_export_verb(sub: argparse._SubParsersAction, name: str, help: str, handl
     p.add_argument("--fp16", action="store_true", help=fp16_help)
     p.add_argument("--slim-state", default=None, metavar="PATH", help=SLIM_HELP)
     p.set_defaults(func=handler)
+    return p
 
 
 def run_training(
