@@ -221,6 +221,11 @@ def test_eval_tts_passes_decoding_options_to_the_synthesizer(tmp_path, monkeypat
     assert main(args) == 0
     assert synth.kwargs[-1] == {"temperature": (0.5, 0.8), "top_k": 20, "seed": 3}  # top_p unset: the model's
     assert "--temperature 0.5,0.8 --top-k 20" in (tmp_path / "report.md").read_text()
+    synth.config = type("Config", (), {"num_codebooks": 4})()
+    assert main(eval_args("tts", "stand-in", MANIFEST, tmp_path / "d", f"{options} --decode-levels 3")) == 0
+    assert synth.decode_levels == 3
+    assert main(eval_args("tts", "stand-in", MANIFEST, tmp_path / "e", f"{options} --decode-levels 5")) == 2
+    assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.parametrize("value", ["hot", "0.5,", "1,x"])

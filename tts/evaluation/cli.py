@@ -145,14 +145,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_tts(model: str, decode_levels: int | None = None):
-    """``tts.pipeline.TTS.from_pretrained(model)``: the synthesizer every TTS evaluation verb scores, decoding
-    ``decode_levels`` levels when given (``--decode-levels``)."""
+def load_tts(model: str):
+    """``tts.pipeline.TTS.from_pretrained(model)``: the synthesizer every TTS evaluation verb scores."""
     from tts.pipeline import TTS
 
-    tts = TTS.from_pretrained(model)
-    apply_decode_levels(tts, decode_levels)
-    return tts
+    return TTS.from_pretrained(model)
 
 
 def run_eval_tts(args: argparse.Namespace) -> int:
@@ -181,7 +178,8 @@ def run_eval_tts(args: argparse.Namespace) -> int:
         ),
         progress=not args.no_progress,
     )
-    synthesizer = load_tts(args.model, args.decode_levels)
+    synthesizer = load_tts(args.model)
+    apply_decode_levels(synthesizer, args.decode_levels)
     result = evaluate_tts(
         synthesizer, args.manifest, args.out, options, model_label=str(args.model), command=render_command(args)
     )
@@ -203,7 +201,8 @@ def run_eval_tts_texts(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
     texts = read_texts(args.texts)
     sampling = {n: getattr(args, n) for n in ("temperature", "top_k", "top_p") if getattr(args, n) is not None}
-    synthesizer = load_tts(args.model, args.decode_levels)
+    synthesizer = load_tts(args.model)
+    apply_decode_levels(synthesizer, args.decode_levels)
     records = evaluate_texts(synthesizer, texts, seeds, sampling, progress=not args.no_progress)
     path = write_texts_report(records, args.out, str(args.model), str(args.texts), render_command(args))
     wer, cer = corpus_rates(records)
@@ -256,7 +255,8 @@ def run_eval_tts_oracle(args: argparse.Namespace) -> int:
     from codec.evaluation.scoring import Scorer
 
     set_threads(args.threads)
-    synthesizer = load_tts(args.model, args.decode_levels)
+    synthesizer = load_tts(args.model)
+    apply_decode_levels(synthesizer, args.decode_levels)
     from tts.evaluation.oracle import parse_layers, report, sweep
     from tts.sampling import SamplingParams
 
