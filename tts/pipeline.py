@@ -392,8 +392,7 @@ class TTS:
                 final = chunk.lengths[0]
                 valid = chunk.codes.shape[-1] if final is None else max(0, final - chunk.start)
                 if valid:
-                    heard = chunk.codes[:, : self.decode_levels or None, :valid].to(self.codec.device)
-                    audio = self.codec.decode(heard)[0].float().cpu()
+                    audio = self.decode(chunk.codes[:, :, :valid])
                     out = fader.push(audio)
                     if out.shape[-1]:
                         yield out
