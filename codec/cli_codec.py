@@ -171,4 +171,6 @@ def _info(args: argparse.Namespace) -> int:
     print(f"sample rate     {c.sample_rate} Hz, hop {c.hop_length} samples, frame rate {c.frame_rate:g} Hz")
     print(f"quantizer       {c.num_codebooks} x {c.codebook_size} codes (codebook_dim {c.quantizer.codebook_dim})")
     print(f"bitrate         {c.bitrate:g} bps, {c.tokens_per_second:g} tokens/s")
+    if c.speaker_hidden:
+        print("voice           the decoder reads a voice vector pooled from reference codes (a prompt's)")
     return 0

@@ -61,10 +61,15 @@ class IstftDecoderConfig:
     intermediate: int = 768  # ConvNeXt MLP width
     num_blocks: int = 6  # ConvNeXt blocks
     kernel_size: int = 7  # depthwise kernel (causal)
+    # causal Transformer layers at the STFT frame rate (100 Hz) between the upsampling and the ConvNeXt blocks, of
+    # the codec's transformer settings at width `channels` (0 = none): sub-frame capacity for decoding few levels
+    transformer_layers: int = 0
 
     def __post_init__(self) -> None:
         if self.n_fft % self.stft_hop:
             raise ValueError(f"istft.n_fft ({self.n_fft}) must be a multiple of istft.stft_hop ({self.stft_hop})")
+        if self.transformer_layers < 0:
+            raise ValueError(f"istft.transformer_layers must be >= 0, got {self.transformer_layers}")
 
 
 @dataclass(frozen=True)
@@ -192,8 +197,13 @@ class CodecConfig(ConfigMixin):
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
+    # width of the voice conditioner's MLP (codec/nn/speaker.py): the decoder also reads one vector pooled from a
+    # reference's codes, so that a decode of the first levels alone speaks in the reference's voice (0 = off)
+    speaker_hidden: int = 0
 
     def __post_init__(self) -> None:
+        if self.speaker_hidden < 0:
+            raise ValueError(f"speaker_hidden must be >= 0, got {self.speaker_hidden}")
         if self.content.levels > self.quantizer.num_codebooks:
             raise ValueError(f"content.levels {self.content.levels} exceeds {self.quantizer.num_codebooks} codebooks")
         if self.content.phone_input and not self.quantizer.split_levels:

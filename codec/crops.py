@@ -104,8 +104,15 @@ class CropDataset(Dataset):
         hop_length: int = 0,
         teacher_subframes: int = 1,
         label_subframes: int = 0,
+        reference_samples: int = 0,
     ) -> None:
         self.entries, self.sample_rate, self.crop = entries, sample_rate, crop_samples
+        # a voice reference per item: a crop of another utterance of the same speaker (0 = none)
+        self.reference_samples = reference_samples
+        self.by_speaker: dict[str, list[int]] = {}
+        if reference_samples:
+            for i, entry in enumerate(entries):
+                self.by_speaker.setdefault(str(entry.get("speaker", "")), []).append(i)
         self.loudness_db, self.gain_jitter_db = loudness_db, gain_jitter_db
         self.content, self.hop = content, hop_length  # a ContentStore: items become dicts (see collate_content)
         if content is not None and (hop_length < 1 or crop_samples % hop_length):
@@ -121,8 +128,10 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _read(self, entry: dict, rng: np.random.Generator) -> tuple[torch.Tensor, int, int]:
-        """The crop ``[1, <= crop]``, its start sample and the utterance's length in samples."""
+    def _read(self, entry: dict, rng: np.random.Generator, length: int | None = None) -> tuple[torch.Tensor, int, int]:
+        """The crop ``[1, <= length]`` (default: the crop length), its start sample and the utterance's length in
+        samples."""
+        crop = length or self.crop
         path = entry["audio"]
         info = sf.info(path)
         if info.samplerate != self.sample_rate:  # rare in prepared corpora: load all, resample, then crop
@@ -132,27 +141,48 @@ class CropDataset(Dataset):
         total = wav.shape[-1] if wav is not None else info.frames
         if self.content is not None:  # frame-aligned start, so the crop's frames are the utterance's frames
             frames = math.ceil(total / self.hop)
-            start = self.hop * int(rng.integers(0, max(1, frames - self.crop // self.hop + 1)))
+            start = self.hop * int(rng.integers(0, max(1, frames - crop // self.hop + 1)))
         else:
-            start = int(rng.integers(0, max(1, total - self.crop + 1)))
+            start = int(rng.integers(0, max(1, total - crop + 1)))
         if wav is None:
-            data, _ = sf.read(path, start=start, frames=self.crop, dtype="float32", always_2d=True)
+            data, _ = sf.read(path, start=start, frames=crop, dtype="float32", always_2d=True)
             wav = torch.from_numpy(data.mean(axis=1))[None]
         else:
-            wav = wav[:, start : start + self.crop]
+            wav = wav[:, start : start + crop]
         return wav, start, total
+
+    def _normalise(self, wav: torch.Tensor, length: int, rng: np.random.Generator) -> torch.Tensor:
+        """Zero-pad ``[1, <= length]`` to ``length`` and scale it to the loudness target (± the gain jitter)."""
+        wav = torch.nn.functional.pad(wav, (0, length - wav.shape[-1]))
+        rms = wav.pow(2).mean().sqrt().clamp_min(1e-4)
+        gain_db = self.loudness_db + float(rng.uniform(-self.gain_jitter_db, self.gain_jitter_db))
+        return (wav * (10 ** (gain_db / 20) / rms)).clamp(-1.0, 1.0)
+
+    def _reference_source(self, index: int, crop_seed: int) -> tuple[int, np.random.Generator]:
+        """Which utterance item ``(index, crop_seed)`` takes its voice reference from (another one of its speaker;
+        itself when the speaker has only one), and the generator that then places the reference's crop."""
+        rng = np.random.default_rng([crop_seed, 1])  # its own stream: the item's crop and gain stay as they were
+        group = self.by_speaker[str(self.entries[index].get("speaker", ""))]
+        others = [i for i in group if i != index] if len(group) > 1 else group
+        return others[int(rng.integers(len(others)))], rng
+
+    def _reference(self, index: int, crop_seed: int) -> torch.Tensor:
+        """The voice reference ``[1, reference_samples]`` of item ``(index, crop_seed)``, loudness-normalised."""
+        other, rng = self._reference_source(index, crop_seed)
+        wav, _, _ = self._read(self.entries[other], rng, self.reference_samples)
+        return self._normalise(wav, self.reference_samples, rng)
 
     def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
         index, crop_seed = item
         rng = np.random.default_rng(crop_seed)
         wav, start, total = self._read(self.entries[index], rng)
-        wav = torch.nn.functional.pad(wav, (0, self.crop - wav.shape[-1]))
-        rms = wav.pow(2).mean().sqrt().clamp_min(1e-4)
-        gain_db = self.loudness_db + float(rng.uniform(-self.gain_jitter_db, self.gain_jitter_db))
-        wav = wav * (10 ** (gain_db / 20) / rms)
-        if self.content is None:
-            return wav.clamp(-1.0, 1.0)
-        return self._with_content(self.entries[index], wav.clamp(-1.0, 1.0), start, total)
+        wav = self._normalise(wav, self.crop, rng)
+        if self.content is None and not self.reference_samples:
+            return wav
+        item = {"wav": wav} if self.content is None else self._with_content(self.entries[index], wav, start, total)
+        if self.reference_samples:
+            item["reference"] = self._reference(index, crop_seed)
+        return item
 
     def _with_content(self, entry: dict, wav: torch.Tensor, start: int, total: int) -> dict:
         crop_frames, first = self.crop // self.hop, start // self.hop
@@ -197,6 +227,7 @@ def collate_content(items: list[dict]) -> dict:
         "teacher_frames": torch.tensor([it["teacher_frames"] for it in items]),
         "phonemes": [it["phonemes"] for it in items],
         **({"labels": torch.stack([it["labels"] for it in items])} if "labels" in items[0] else {}),
+        **({"reference": torch.stack([it["reference"] for it in items])} if "reference" in items[0] else {}),
     }
 
 

@@ -28,6 +28,7 @@ from codec.nn.melstft import IstftDecoder, MelEncoder
 from codec.nn.phone_input import PhoneInput
 from codec.nn.quantizer import FactorizedRVQ
 from codec.nn.seanet import SeanetDecoder, SeanetEncoder
+from codec.nn.speaker import SpeakerConditioner
 from codec.nn.streaming import streaming
 from codec.nn.transformer import ProjectedTransformer
 from codec.release import load_release, load_weights, resolve_release, save_release
@@ -84,13 +85,15 @@ class Codec(nn.Module):
         if c.decoder == "seanet":
             self.decoder = SeanetDecoder(c.seanet, c.dimension, causal=causal, norm=c.norm)
         else:
-            self.decoder = IstftDecoder(c.istft, c.hop_length, c.dimension)
+            self.decoder = IstftDecoder(c.istft, c.hop_length, c.dimension, c.transformer)
         if c.content.phone_input:  # a frozen phoneme recognizer feeds the first quantizer stack
             self.phone_input = PhoneInput(
                 c.content.symbols, c.dimension, c.hop_length, c.sample_rate, c.content.phone_features
             )
         if c.content.enabled:  # training/alignment heads; only models trained with content supervision have them
             self.content = ContentHeads(c.dimension, c.content)
+        if c.speaker_hidden:  # the decoder also reads a voice vector pooled from reference codes
+            self.speaker = SpeakerConditioner(c.dimension, c.speaker_hidden)
         self.release_id = self.config_hash()
 
     # ------------------------------------------------------------------------------------------ properties
@@ -188,13 +191,32 @@ class Codec(nn.Module):
             return None
         return self.phone_input(self.pad(self._check_wav(wav)))
 
-    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
-        """Quantised latent ``[B, D, F]`` → wav ``[B, 1, F * hop]``."""
+    @property
+    def has_speaker(self) -> bool:
+        """Whether the decoder reads a voice vector from reference codes (``config.speaker_hidden > 0``)."""
+        return getattr(self, "speaker", None) is not None
+
+    def decode_latent(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Quantised latent ``[B, D, F]`` → wav ``[B, 1, F * hop]``; ``reference [B, D, Fr]``, the dequantized
+        full-depth codes of a voice reference, conditions a codec with a voice conditioner (ignored otherwise)."""
+        if reference is not None and self.has_speaker:
+            z = z + self.speaker(reference.to(z.dtype))
         return self.decoder(self.decoder_transformer(z))
 
-    def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> CodecOutput:
-        """Training pass: wav ``[B, 1, T]`` → :class:`CodecOutput` (quantizer dropout applies when training)."""
+    def reference_latent(self, wav: torch.Tensor) -> torch.Tensor:
+        """Voice reference wav ``[B, 1, Tr]`` → dequantized full-depth codes ``[B, D, Fr]``, as a decoder reads a
+        prompt's codes at inference (no gradient reaches the encoder through it)."""
+        with torch.no_grad():
+            codes = self.quantizer.encode(self.encode_latent(wav), z_split=self.split_latent(wav))
+            return self.quantizer.decode(codes)
+
+    def forward(
+        self, wav: torch.Tensor, num_codebooks: int | None = None, reference: torch.Tensor | None = None
+    ) -> CodecOutput:
+        """Training pass: wav ``[B, 1, T]`` → :class:`CodecOutput` (quantizer dropout applies when training);
+        ``reference [B, 1, Tr]`` is another recording of each item's voice (used by a voice conditioner)."""
         content = self.config.content
+        ref = self.reference_latent(reference) if reference is not None and self.has_speaker else None
         q = self.quantizer(
             self.encode_latent(wav),
             num_codebooks,
@@ -204,7 +226,7 @@ class Codec(nn.Module):
             split_detach=content.content_only_split,
         )
         return CodecOutput(
-            audio=self.decode_latent(q.quantized),
+            audio=self.decode_latent(q.quantized, ref),
             codes=q.codes,
             commitment_loss=q.commitment_loss,
             codebook_loss=q.codebook_loss,
@@ -242,10 +264,24 @@ class Codec(nn.Module):
         return self.quantizer.encode(self.encode_latent(wav), num_codebooks, z_split=self.split_latent(wav))
 
     @torch.inference_mode()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def decode(self, codes: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """codes ``[B, Q', F]`` (``Q' <= Q``) → wav ``[B, 1, F * hop]``. Continues the stream inside
-        :meth:`streaming`."""
-        return self.decode_latent(self.quantizer.decode(self._check_codes(codes)))
+        :meth:`streaming`.
+
+        ``reference [B or 1, Q'', Fr]``: codes of the voice to speak in, for a codec with a voice conditioner
+        (:attr:`has_speaker`): a voice prompt, or the full-depth codes of the same utterance. Without one such a
+        codec pools the voice from ``codes`` themselves, which is right only when they hold all levels. Ignored by
+        a codec without a conditioner.
+        """
+        codes = self._check_codes(codes)
+        ref = None
+        if self.has_speaker:
+            ref = self.quantizer.decode(codes if reference is None else self._check_codes(reference))
+            if ref.shape[0] != codes.shape[0]:
+                if ref.shape[0] != 1:
+                    raise ValueError(f"{ref.shape[0]} references for {codes.shape[0]} code sequences")
+                ref = ref.expand(codes.shape[0], -1, -1)
+        return self.decode_latent(self.quantizer.decode(codes), ref)
 
     @contextlib.contextmanager
     def streaming(self) -> Iterator[None]:
@@ -253,15 +289,20 @@ class Codec(nn.Module):
         with streaming(self):
             yield
 
-    def decode_stream(self, codes: torch.Tensor, chunk_frames: int = 1) -> Iterator[torch.Tensor]:
+    def decode_stream(
+        self, codes: torch.Tensor, chunk_frames: int = 1, reference: torch.Tensor | None = None
+    ) -> Iterator[torch.Tensor]:
         """Decode ``codes [B, Q', F]`` ``chunk_frames`` at a time, yielding ``[B, 1, chunk_frames * hop]`` chunks
-        whose concatenation equals ``decode(codes)``."""
+        whose concatenation equals ``decode(codes, reference)`` (a voice-conditioned codec without ``reference``
+        pools the voice from all of ``codes``, as the offline decode does)."""
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         codes = self._check_codes(codes)
+        if reference is None and self.has_speaker:
+            reference = codes
         with self.streaming():
             for start in range(0, codes.shape[-1], chunk_frames):
-                yield self.decode(codes[..., start : start + chunk_frames])
+                yield self.decode(codes[..., start : start + chunk_frames], reference)
 
     # ------------------------------------------------------------------------------------------ releases
     def save_pretrained(self, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:

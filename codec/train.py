@@ -189,7 +189,8 @@ class CodecTrainer:
         adv_on = self.step >= t.disc_start
         wav = batch["wav"] if isinstance(batch, dict) else batch
         with self.acc.autocast():
-            out = self.model(wav)
+            reference = batch.get("reference") if isinstance(batch, dict) else None
+            out = self.model(wav, reference=reference)
             mel = self.mel_loss(out.audio, wav)
             vq = w.commitment * q.commitment_weight * out.commitment_loss + w.codebook * q.codebook_weight * (
                 out.codebook_loss
@@ -200,7 +201,7 @@ class CodecTrainer:
                 "commit": out.commitment_loss.item(),
                 "layers": out.num_layers.float().mean().item(),
             }
-            if isinstance(batch, dict):
+            if isinstance(batch, dict) and "phonemes" in batch:
                 content = content_losses(self.acc.unwrap_model(self.model).content, out.prefix, batch)
                 loss = loss + w.ctc * content["ctc"] + w.distill * content["distill"]
                 if "phones" in content:
@@ -250,10 +251,10 @@ class CodecTrainer:
         for wav in self.dev:
             ref = wav[None].to(self.acc.device)
             codes = model.encode(ref)
-            rec = model.decode(codes)[..., : ref.shape[-1]]
+            rec = model.decode(codes)[..., : ref.shape[-1]]  # a voice conditioner pools the voice from all levels
             mels.append(self.mel_loss(rec.float(), ref).item())
             for depth in self.tc.eval_depths:  # the first levels alone: what a TTS that gets only those right gives
-                part = model.decode(codes[:, :depth])[..., : ref.shape[-1]]
+                part = model.decode(codes[:, :depth], reference=codes)[..., : ref.shape[-1]]
                 shallow.setdefault(f"mel_distance_{depth}", []).append(self.mel_loss(part.float(), ref).item())
                 if metrics is not None:
                     with contextlib.suppress(ImportError, ValueError, AttributeError, TypeError):
@@ -295,6 +296,7 @@ class CodecTrainer:
             mc.hop_length,
             mc.content.teacher_subframes,
             mc.content.ctc_upsample if mc.content.frame_labels else 0,
+            crop_samples(t.reference_seconds, mc.sample_rate, mc.hop_length) if mc.speaker_hidden else 0,
         )
         sampler = CropSampler(
             len(dataset), t.seed, self.acc.process_index, self.acc.num_processes, start=self.step * t.batch_size

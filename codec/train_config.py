@@ -45,6 +45,9 @@ class TrainConfig:
     seed: int = 1234  # RNG seed (data order, crops, init)
     batch_size: int = 8  # crops per process per step
     crop_seconds: float = 2.0  # random crop length (rounded down to whole frames)
+    # a model with a voice conditioner (model.speaker_hidden) reads a crop of this length from another utterance of
+    # each item's speaker (rounded down to whole frames)
+    reference_seconds: float = 3.0
     num_workers: int = 1  # DataLoader workers per process
     max_steps: int = 100000  # stop after this many optimisation steps
     lr: float = 5e-4  # generator peak learning rate

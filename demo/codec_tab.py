@@ -63,8 +63,9 @@ def round_trip(codec: Codec, audio_path: str | None, layers: int) -> RoundTrip:
     if not torch.isfinite(wav).all():
         raise ValueError("the audio contains NaN or Inf samples")
     start = time.perf_counter()
-    codes = codec.encode(wav[None].to(codec.device), num_codebooks=layers)[0].cpu()  # [Q', F]
-    out = codec.decode(codes[None].to(codec.device))[0].float().cpu()[..., : wav.shape[-1]]  # [1, T]
+    full = codec.encode(wav[None].to(codec.device))  # [1, Q, F]; a voice-conditioned codec takes the voice from it
+    codes = full[0, :layers].cpu()  # [Q', F]
+    out = codec.decode(codes[None].to(codec.device), reference=full)[0].float().cpu()[..., : wav.shape[-1]]  # [1, T]
     bitrate = layers * math.log2(codec.codebook_size) * codec.frame_rate
     return RoundTrip(wav, out, codes, bitrate, time.perf_counter() - start)
 

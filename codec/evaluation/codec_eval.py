@@ -67,6 +67,7 @@ class CodecEvalResult:
     records: list[CodecRecord] = field(default_factory=list)
     command: str = ""
     content: dict | None = None  # codec.evaluation.content.content_scores, when a probe manifest was given
+    voice_conditioned: bool = False  # the decoder read a voice vector pooled from the utterance's deepest codes
 
     def systems(self) -> list[str]:
         """Column order of the report: the original, then the depths from shallow to deep."""
@@ -176,6 +177,7 @@ def evaluate_codec(
         depths=tuple(depths),
         bitrates={q: per_layer_bits * q for q in depths},
         command=command,
+        voice_conditioned=bool(getattr(codec, "has_speaker", False)),
     )
     rows = []
     outputs_dir = Path(out_dir) / "audio"
@@ -212,7 +214,8 @@ def evaluate_codec(
 
 
 def resynthesize(codec, wav: torch.Tensor, depths: Sequence[int], device: str = "cpu") -> dict[int, torch.Tensor]:
-    """Encode ``wav [1, T]`` once at the deepest depth and decode each depth's prefix of the codes.
+    """Encode ``wav [1, T]`` once at the deepest depth and decode each depth's prefix of the codes (a codec with a
+    voice conditioner takes the voice from the deepest codes: one vector per utterance).
 
     Returns:
         depth -> resynthesis ``[1, T]`` (the codec's padding is cut off), float32 on the CPU.
@@ -222,7 +225,7 @@ def resynthesize(codec, wav: torch.Tensor, depths: Sequence[int], device: str = 
         codes = codec.encode(x, num_codebooks=max(depths))  # [1, Q, F]
         outputs = {}
         for q in depths:
-            y = codec.decode(codes[:, :q])  # [1, 1, F * hop]
+            y = codec.decode(codes[:, :q], reference=codes)  # [1, 1, F * hop]; a voice conditioner reads all levels
             outputs[q] = y[0, :, : wav.shape[-1]].float().cpu()  # [1, T]
     return outputs
 

@@ -154,6 +154,10 @@ def write_codec_report(result: CodecEvalResult, out_dir: str | os.PathLike, rows
         f"{result.frame_rate:g} Hz frames, codebook size {result.codebook_size}",
         f"- Test set: `{result.manifest}` — {len(originals)} utterances, {hours * 60:.1f} min",
         f"- Command: `{result.command}`" if result.command else None,
+        f"- Voice: the decoder reads one voice vector pooled from the utterance's own {max(result.depths)}-level "
+        "codes at every depth (a TTS gives it the prompt's)"
+        if result.voice_conditioned
+        else None,
         f"- Run: {timestamp()} · {software_line()}",
         "",
         "## Results",

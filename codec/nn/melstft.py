@@ -10,6 +10,7 @@ numbers either way.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -17,9 +18,10 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from codec.config import IstftDecoderConfig, MelEncoderConfig
+from codec.config import IstftDecoderConfig, MelEncoderConfig, TransformerConfig
 from codec.nn.conv import StreamingConv1d, StreamingConvTranspose1d
 from codec.nn.streaming import StreamingModule
+from codec.nn.transformer import ProjectedTransformer
 
 
 class ConvNeXtBlock(nn.Module):
@@ -97,13 +99,22 @@ class CausalISTFT(StreamingModule):
 class IstftDecoder(nn.Module):
     """Latent frames → waveform. ``[B, dimension, F] -> [B, 1, F * hop]``; streams frame by frame."""
 
-    def __init__(self, cfg: IstftDecoderConfig, hop_length: int, dimension: int) -> None:
+    def __init__(
+        self, cfg: IstftDecoderConfig, hop_length: int, dimension: int, transformer: TransformerConfig | None = None
+    ) -> None:
+        """``transformer``: settings of the optional Transformer at the STFT frame rate (``cfg.transformer_layers``
+        layers of it, at width ``cfg.channels``)."""
         super().__init__()
         self.cfg = cfg
         up = hop_length // cfg.stft_hop
         c = cfg.channels
         # Kernel 2*up: each STFT frame mixes its codec frame with the previous one (smooth, still causal).
         self.upsample = StreamingConvTranspose1d(dimension, c, 2 * up, stride=up)
+        self.transformer = None
+        if cfg.transformer_layers:
+            t = transformer or TransformerConfig()
+            t = dataclasses.replace(t, num_layers=cfg.transformer_layers, d_model=c)
+            self.transformer = ProjectedTransformer(t, c)
         self.blocks = nn.Sequential(
             *[ConvNeXtBlock(c, cfg.intermediate, cfg.kernel_size) for _ in range(cfg.num_blocks)]
         )
@@ -114,7 +125,10 @@ class IstftDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """latent ``[B, D, F]`` → wav ``[B, 1, F * hop]``."""
-        x = self.blocks(self.upsample(z))
+        x = self.upsample(z)
+        if self.transformer is not None:
+            x = self.transformer(x)
+        x = self.blocks(x)
         h = self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)  # [B, 2 * n_bins, N]
         log_mag, phase = h.split(self.n_bins, dim=1)
         # exp with a clamp: magnitudes span decades, and an unbounded exp can overflow early in training.
