@@ -79,3 +79,19 @@ def pytest_sessionfinish(session, exitstatus):
     if session.testscollected == 0:
         print("\nerror: no tests were collected; the suite is broken (wrong path, or a collection filter)")
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, tiny_release) -> Path:
+    """A tiny TTS token store (tests/tts_runs.py)."""
+    from tests.tts_runs import make_store
+
+    return make_store(tmp_path_factory, tiny_release)
+
+
+@pytest.fixture(scope="module")
+def straight(store, tiny_release, tmp_path_factory):
+    """A 4-step TTS run on ``store`` (tests/tts_runs.py): its trainer, ``.exp`` the experiment directory."""
+    from tests.tts_runs import run_straight
+
+    return run_straight(store, tiny_release, tmp_path_factory)

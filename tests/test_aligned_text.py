@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from codec.store.reader import TokenStore
-from tests.test_tts_train import FAST, TINY_TTS, experiment, one_thread, store  # noqa: F401 (fixtures)
+from tests.tts_runs import TINY_TTS, experiment
 from tts import TTS
 from tts.aligned_text import (
     FrameTextLayout,
@@ -27,6 +27,8 @@ from tts.generate import PointerState, generate
 from tts.model import TTSModel
 from tts.sampling import NoiseSource, SamplingParams
 from tts.train import TTSTrainer, prepare_tts_experiment
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SPACE = 3
 

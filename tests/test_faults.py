@@ -28,8 +28,8 @@ from codec.training.experiment import list_checkpoints, load_checkpoint
 from tests.conftest import ROOT, TINY, speechlike
 from tests.test_train_codec import FAST as CODEC_FAST
 from tests.test_train_codec import manifest  # noqa: F401 - fixture
-from tests.test_tts_train import FAST as TTS_FAST
-from tests.test_tts_train import TINY_TTS, store  # noqa: F401 - fixture
+from tests.tts_runs import FAST as TTS_FAST
+from tests.tts_runs import TINY_TTS
 from ucodec.cli import main
 
 # Runs `ucodec ARGS` with a torch.save that writes half of the N-th file, announces it, and hangs until killed.

@@ -1,26 +1,25 @@
-"""TTS training: prompts and batches, learning, exact resume, CPU DDP, export, codec refusal, the fine-tune recipe."""
+"""TTS training: prompts and batches, learning, exact resume, CPU DDP, codec refusal, the fine-tune recipe (export:
+test_tts_export)."""
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from codec import Codec
 from codec.store.reader import TokenStore
 from codec.store.writer import tokenize
 from codec.training.experiment import list_checkpoints, load_checkpoint
-from tests.conftest import ROOT, speechlike, tiny_config
+from tests.conftest import ROOT, tiny_config
+from tests.tts_runs import FAST, TINY_TTS, experiment, run, write_folder
 from tts import TTS
 from tts.batch import collate
 from tts.config import TTSConfig
@@ -28,68 +27,7 @@ from tts.train import TTSTrainer, prepare_tts_experiment
 from tts.train_config import PromptConfig, load_tts_experiment
 from tts.train_data import StepBatchSampler, TTSTrainData, encode_texts
 
-TINY_TTS = str(ROOT / "configs" / "tts" / "tiny.yaml")
-TEXTS = ["hello there", "a short one", "more words here", "the last line", "yes", "no way", "quite so", "fine"]
-FAST = [
-    "train.max_tokens=120",
-    "train.num_workers=0",
-    "train.log_every=1",
-    "train.eval_every=0",
-    "train.warmup_steps=1",
-    "train.checkpoint_every=100",
-    "train.lr=3e-3",
-]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models only lose from a second thread on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def write_folder(root: Path, speakers: dict[str, list[int]]) -> Path:
-    """``root/<speaker>/<n>.wav + .txt`` (the layout of ``ucodec prepare folder``)."""
-    for spk, items in speakers.items():
-        (root / spk).mkdir(parents=True, exist_ok=True)
-        for n in items:
-            sf.write(root / spk / f"{n}.wav", speechlike(1.0 + 0.2 * (n % 4), seed=n), 16000)
-            (root / spk / f"{n}.txt").write_text(TEXTS[n % len(TEXTS)] + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory, tiny_release) -> Path:
-    root = tmp_path_factory.mktemp("tts_corpus")
-    write_folder(root / "wav", {"s1": [0, 1, 2, 3], "s2": [4, 5, 6, 7]})
-    lines = []
-    for wav in sorted((root / "wav").rglob("*.wav")):
-        text = wav.with_suffix(".txt").read_text().strip()
-        item = {"id": f"{wav.parent.name}-{wav.stem}", "audio": str(wav), "text": text, "speaker": wav.parent.name}
-        lines.append(json.dumps({**item, "duration": sf.info(wav).duration, "sample_rate": 16000}))
-    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    tokenize(tiny_release, root / "manifest.jsonl", root / "tokens", progress=False)
-    return root / "tokens"
-
-
-def experiment(tiny_release, *extra: str):
-    return load_tts_experiment(TINY_TTS, None, [*FAST, f"train.codec={tiny_release}", *extra])
-
-
-def run(store, tiny_release, out, steps, *extra, resume=False, dev=None) -> TTSTrainer:
-    cfg = prepare_tts_experiment(str(out), experiment(tiny_release, *extra), resume)
-    trainer = TTSTrainer(cfg, str(store), dev, str(out), cpu=True)
-    trainer.fit(max_steps=steps, resume=resume)
-    return trainer
-
-
-@pytest.fixture(scope="module")
-def straight(store, tiny_release, tmp_path_factory) -> TTSTrainer:
-    """4 steps in one go, with a dev loss and one dev sample every 2 steps (which must not disturb training)."""
-    evals = ["train.eval_every=2", "train.eval_samples=1", "train.eval_wer=false"]
-    return run(store, tiny_release, tmp_path_factory.mktemp("straight") / "exp", 4, *evals, dev=str(store))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_prompts_come_from_another_utterance_of_the_speaker(store):
@@ -172,64 +110,6 @@ def test_dev_loss_and_samples_are_recorded(straight):
     assert all(float(r["loss_lo"]) > 0 and 0 <= float(r["acc_hi"]) <= 1 for r in train_rows)
     for step in (2, 4):
         assert len(list((straight.exp / "samples" / f"step_{step:07d}").glob("*.wav"))) == 1
-
-
-def test_export_round_trip(straight, tiny_release, tmp_path, capsys):
-    from ucodec.cli import main
-
-    assert main(["export-tts", str(straight.exp), str(tmp_path / "rel")]) == 0
-    assert "exported step 4" in capsys.readouterr().out
-    loaded = TTS.from_pretrained(tmp_path / "rel")
-    mine = straight.acc.unwrap_model(straight.model).state_dict()
-    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in mine.items())
-    assert loaded.codec_release_id == Codec.from_pretrained(tiny_release).release_id
-    wav = loaded.synthesize("hello", max_seconds=1.0, seed=0)
-    assert wav.dim() == 2 and wav.shape[0] == 1
-
-
-def test_export_bundles_a_codec_with_the_same_tokens_only(straight, tiny_release, tmp_path, capsys):
-    """``export-tts --codec``: a decoder-only fine-tune of the run's codec is bundled (its own release id); a codec
-    that makes other tokens is refused with one line, exit 2, nothing written."""
-    from ucodec.cli import main
-
-    tuned = Codec.from_pretrained(tiny_release)
-    with torch.no_grad():
-        for p in tuned.decoder.parameters():
-            p.mul_(1.1)
-    tuned.save_pretrained(tmp_path / "dec")
-    argv = ["export-tts", str(straight.exp), str(tmp_path / "rel"), "--codec", str(tmp_path / "dec")]
-    assert main([*argv, "--decode-levels", "2"]) == 0
-    bundled = TTS.from_pretrained(tmp_path / "rel")
-    assert bundled.config.decode_levels == bundled.decode_levels == 2
-    assert bundled.codec_release_id == Codec.from_pretrained(tmp_path / "dec").release_id
-    assert bundled.codec_release_id != Codec.from_pretrained(tiny_release).release_id
-    with torch.no_grad():
-        for p in tuned.quantizer.parameters():
-            p.mul_(1.1)
-    tuned.save_pretrained(tmp_path / "enc")
-    capsys.readouterr()
-    assert main(["export-tts", str(straight.exp), str(tmp_path / "bad"), "--codec", str(tmp_path / "enc")]) == 2
-    err = capsys.readouterr().err
-    assert "makes other tokens" in err and err.count("\n") == 1
-    assert not (tmp_path / "bad").exists()
-
-
-def test_slim_state_resumes_without_optimizer_moments(straight, store, tiny_release, tmp_path, capsys):
-    """The state committed between sessions: fp16 weights, no AdamW moments, ``--resume`` continues from it."""
-    from ucodec.cli import main
-
-    slim = tmp_path / "slim.pt"
-    assert main(["export-tts", str(straight.exp), str(tmp_path / "rel"), "--slim-state", str(slim)]) == 0
-    state = load_checkpoint(slim)
-    assert "opt" not in state and state["step"] == 4
-    assert all(t.dtype != torch.float32 for t in state["model"].values())
-    fresh = tmp_path / "fresh"
-    (fresh / "checkpoints").mkdir(parents=True)
-    for name in ("config.yaml", "frontend.json"):
-        shutil.copy(straight.exp / name, fresh / name)
-    shutil.copy(slim, fresh / "checkpoints" / "step_0000004.pt")
-    resumed = run(store, tiny_release, fresh, 5, resume=True)
-    assert resumed.step == 5 and "AdamW moments restart" in capsys.readouterr().out
 
 
 def test_first_row_after_a_resume_between_two_rows_is_a_mean_of_its_own_steps(store, tiny_release, straight, tmp_path):

@@ -70,6 +70,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="record in the release that the codec decodes only the first N generated levels (0 = all; default: "
         "the run's model.decode_levels)",
     )
+    p.add_argument(
+        "--voice",
+        default=None,
+        metavar="WAV",
+        help="the release's own voice: a recording whose middle few seconds a voice-conditioned codec speaks in "
+        "when no prompt is given (its codes are stored in config.json)",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -131,12 +138,14 @@ def export_experiment(
     slim_state: str | Path | None = None,
     codec: str | Path | None = None,
     decode_levels: int | None = None,
+    voice: str | Path | None = None,
 ):
     """Write the release of a TTS experiment's checkpoint (LM weights, config, frontend, bundled codec).
 
     ``codec``: bundle this codec release instead of ``train.codec``; it must make the same tokens
     (:meth:`codec.model.Codec.tokens_id`), as a fine-tune of the decoder alone does. ``decode_levels``: the
-    release's ``decode_levels`` instead of the run's.
+    release's ``decode_levels`` instead of the run's. ``voice``: a recording whose codes become the release's own
+    voice (:mod:`tts.voice`), cut like a prompt without transcript.
 
     ``slim_state``: also write the checkpoint there without the AdamW moments and with fp16 weights (about a
     quarter of the size), for carrying a run between machines; ``--resume`` accepts it (the moments restart).
@@ -177,6 +186,9 @@ def export_experiment(
     frontend = TextFrontend.load(exp, cfg.model.frontend)
     codec_dir = resolve_release(cfg.train.codec if codec is None else codec, CODEC_ALIASES)
     tts = TTS(model, frontend, bundle, codec_dir=codec_dir)
+    if voice is not None:
+        tts.voice, _ = tts.prepare_prompt(Path(voice), None)
+        tts.voice_source = Path(voice).name
     out = tts.save_pretrained(out_dir, dtype=torch.float16 if fp16 else None)
     write_slim(state, slim_state, optimizers=("opt",), weights=("model",))
     return ExportResult(out, int(state["step"]), model.num_parameters()["total"])
@@ -187,6 +199,6 @@ def _export(args: argparse.Namespace) -> int:
     frontend.json and the bundled codec/ (copied byte for byte, so its release id is kept). --codec bundles a
     codec that makes the same tokens as the run's instead (a decoder-only fine-tune of it)."""
     res = export_experiment(
-        args.exp_dir, args.out_dir, args.step, args.fp16, args.slim_state, args.codec, args.decode_levels
+        args.exp_dir, args.out_dir, args.step, args.fp16, args.slim_state, args.codec, args.decode_levels, args.voice
     )
     return finish_export(args.exp_dir, res.release, res.step, res.num_parameters, args.slim_state)

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 
-from codec.audio import load_audio
 from codec.model import Codec
 from codec.release import CONFIG_NAME, WEIGHTS_NAME, load_release, load_weights, resolve_release, save_release
 from tts.batch import build_prefix
@@ -35,13 +33,11 @@ from tts.generate import generate, generate_frames, length_limits
 from tts.model import TTSModel
 from tts.normalize import complete_parts
 from tts.sampling import SamplingParams
+from tts.voice import PromptAudio, reference_codes, shape_prompt, voice_from_meta, voice_to_meta
 
 ALIASES = {"default": "tts-small"}
 CODEC_DIR = "codec"
 CROSSFADE_SECONDS = 0.05  # sentence joins
-MAX_PROMPT_SECONDS = 15.0  # longer prompts are cut (they only cost time: the model saw ~3 s prompts in training)
-
-PromptAudio = torch.Tensor | str | os.PathLike | None
 
 
 def _same_tokens(root: Path, meta: dict, codec: Codec) -> bool:
@@ -77,6 +73,9 @@ class TTS:
         self.codec_dir = codec_dir
         self.codec_release_id = codec.release_id
         self.decode_levels = cfg.decode_levels  # the codec decodes the first N generated levels (0 = all)
+        # codes [Q, F] of the release's own voice: what a voice-conditioned codec speaks in without a prompt
+        self.voice: torch.Tensor | None = None
+        self.voice_source = ""  # where the own voice came from (a file name), recorded in the release
         self.compile = False  # torch.compile the generation step functions (first call compiles: minutes on CPU)
         self._silence: torch.Tensor | None = None
 
@@ -135,7 +134,10 @@ class TTS:
                 f"{root}: this TTS model was trained with codec {expected}, not {codec.release_id}; "
                 "tokens of another codec mean nothing to it (one that changed only its decoder is accepted)"
             )
-        return cls(model.to(device), frontend, codec.to(device), codec_dir)
+        tts = cls(model.to(device), frontend, codec.to(device), codec_dir)
+        tts.voice = voice_from_meta(rel.meta, config.num_codebooks, config.codebook_size, f"{root}/{CONFIG_NAME}")
+        tts.voice_source = str((rel.meta.get("voice") or {}).get("source", ""))
+        return tts
 
     def save_pretrained(self, out_dir: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write a complete release directory (weights, config, frontend, bundled codec); returns its path."""
@@ -153,6 +155,8 @@ class TTS:
             self.codec_dir = target
         extra = {"codec": {"release_id": self.codec_release_id, "name": self.codec.config.name}}
         extra["codec"]["tokens_id"] = self.codec.tokens_id()
+        if self.voice is not None:
+            extra["voice"] = voice_to_meta(self.voice, self.voice_source)
         return save_release(
             out, "tts", FORMAT_VERSION, self.config.to_dict(), self.model.state_dict(), dtype=dtype, extra=extra
         )
@@ -166,42 +170,11 @@ class TTS:
     def prepare_prompt(
         self, prompt_wav: PromptAudio, prompt_text: str | None
     ) -> tuple[torch.Tensor | None, str | None]:
-        """Shape a voice prompt like the prompts the model was trained on → ``(codes [Q, F] | None, transcript)``.
-
-        Training showed the model either a whole utterance of at most ``sampling.max_transcribed_prompt_seconds``
-        with its transcript, or a 2–4 s crop without text. Far outside that, the model tends to stop at once. So a
-        prompt without transcript is cut to its middle ``sampling.prompt_seconds``, and a transcribed prompt longer
-        than the limit is cut the same way and used without its transcript (with a warning).
-        """
-        if prompt_wav is None:
+        """Shape a voice prompt like the prompts the model was trained on (:func:`tts.voice.shape_prompt`) and
+        encode it → ``(codes [Q, F] | None, transcript)``."""
+        wav, prompt_text = shape_prompt(prompt_wav, prompt_text, self.config.sampling, self.sample_rate)
+        if wav is None:
             return None, prompt_text
-        if isinstance(prompt_wav, (str, os.PathLike)):
-            wav = load_audio(prompt_wav, self.sample_rate)
-        elif isinstance(prompt_wav, torch.Tensor):
-            wav = prompt_wav.float()
-        else:
-            raise ValueError(f"prompt_wav must be a waveform tensor or a file path, got {type(prompt_wav).__name__}")
-        wav = wav.reshape(1, 1, -1)
-        if wav.shape[-1] == 0:
-            raise ValueError("the voice prompt is empty")
-        cfg, rate = self.config.sampling, self.sample_rate
-        seconds = wav.shape[-1] / rate
-        if prompt_text and cfg.max_transcribed_prompt_seconds and seconds > cfg.max_transcribed_prompt_seconds:
-            warnings.warn(
-                f"the voice prompt lasts {seconds:.1f} s; this model was trained with transcribed prompts of at most "
-                f"{cfg.max_transcribed_prompt_seconds:g} s, so its transcript is not used and the middle "
-                f"{cfg.prompt_seconds:g} s are (give a shorter prompt to use a transcript)",
-                stacklevel=3,
-            )
-            prompt_text = None
-        if not prompt_text and cfg.prompt_seconds and seconds > cfg.prompt_seconds:
-            keep = int(cfg.prompt_seconds * rate)
-            start = (wav.shape[-1] - keep) // 2
-            wav = wav[..., start : start + keep]
-        limit = int(MAX_PROMPT_SECONDS * rate)
-        if wav.shape[-1] > limit:
-            warnings.warn(f"voice prompt cut to its first {MAX_PROMPT_SECONDS:g} s", stacklevel=3)
-            wav = wav[..., :limit]
         return self.codec.encode(wav.to(self.codec.device))[0].cpu(), prompt_text
 
     def _sentences(
@@ -326,16 +299,19 @@ class TTS:
             out = generate(self.model, prefix, **kw)
             for row, (j, *_rest) in enumerate(group):
                 frames = out.codes[row : row + 1, :, : out.lengths[row]]
-                pieces[j].append(self.decode(frames))
+                pieces[j].append(self.decode(frames, group[row][3]))
         overlap = int(CROSSFADE_SECONDS * self.sample_rate)
         return [crossfade_join(p, overlap) for p in pieces]
 
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def decode(self, codes: torch.Tensor, prompt: torch.Tensor | None = None) -> torch.Tensor:
         """Generated codes ``[1, Q, F]`` → audio ``[1, F * hop]`` (an empty ``[1, 0]`` for F = 0), from the first
-        ``decode_levels`` levels (0 = all)."""
+        ``decode_levels`` levels (0 = all). A voice-conditioned codec speaks in the voice of ``prompt`` (codes
+        ``[Q, Fp]``), else in the release's own voice, else in the voice of all generated levels."""
         if codes.shape[-1] == 0:
             return torch.zeros(1, 0)
-        return self.codec.decode(codes[:, : self.decode_levels or None].to(self.codec.device))[0].float().cpu()
+        device = self.codec.device
+        ref = reference_codes(prompt, self.voice, codes).to(device) if self.codec.has_speaker else None
+        return self.codec.decode(codes[:, : self.decode_levels or None].to(device), ref)[0].float().cpu()
 
     @torch.inference_mode()
     def stream(
@@ -392,7 +368,7 @@ class TTS:
                 final = chunk.lengths[0]
                 valid = chunk.codes.shape[-1] if final is None else max(0, final - chunk.start)
                 if valid:
-                    audio = self.decode(chunk.codes[:, :, :valid])
+                    audio = self.decode(chunk.codes[:, :, :valid], prompt)
                     out = fader.push(audio)
                     if out.shape[-1]:
                         yield out

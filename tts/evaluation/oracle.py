@@ -233,7 +233,7 @@ def sweep(
                     tts.frontend.ids.get(" "), pointers,
                 )  # fmt: skip
             with torch.inference_mode():
-                audio = tts.decode(out[None])  # [1, T]
+                audio = tts.decode(out[None], prompt_codes)  # [1, T]
             add(totals[k], audio, utt.text)
             bar.update(1)
     bar.close()
