@@ -61,3 +61,19 @@ def test_default_model_clones_a_prompt(tts):
     long_enough = [w.shape[1] >= tts.sample_rate for w in wavs]  # >= 1 s each
     loud = [w.pow(2).mean().sqrt().item() > 1e-3 for w in wavs]
     assert sum(long_enough) >= 3 and sum(loud) >= 3, (long_enough, loud)
+
+
+def test_the_voice_release_speaks_in_the_prompts_voice_else_its_own():
+    """``models/tts-small-voice`` (the README's cloning example): the same generated codes decode differently in the
+    prompt's voice and in the release's own voice, and a prompt gives speech."""
+    from pathlib import Path
+
+    voice = TTS.from_pretrained("tts-small-voice")
+    assert voice.codec.has_speaker and voice.voice is not None and voice.decode_levels == 4
+    assert voice.codec.tokens_id() == TTS.from_pretrained("default").codec.tokens_id()  # the same LM tokens
+    prompt = Path(__file__).resolve().parent.parent / "docs" / "samples" / "prompt.wav"
+    codes, _ = voice.prepare_prompt(prompt, None)
+    own, cloned = voice.decode(codes[None]), voice.decode(codes[None], codes)
+    assert own.shape == cloned.shape and (own - cloned).abs().mean() > 0.1 * cloned.abs().mean()
+    wav = voice.synthesize(SENTENCE, prompt_wav=prompt, seed=0)
+    assert wav.shape[1] >= 16000 and wav.pow(2).mean().sqrt() > 1e-3
