@@ -297,9 +297,9 @@ class TTS:
                 [g[4] for g in group],
             )
             out = generate(self.model, prefix, **kw)
-            for row, (j, *_rest) in enumerate(group):
+            for row, (j, _ids, _n, prompt, _seed) in enumerate(group):
                 frames = out.codes[row : row + 1, :, : out.lengths[row]]
-                pieces[j].append(self.decode(frames, group[row][3]))
+                pieces[j].append(self.decode(frames, prompt))
         overlap = int(CROSSFADE_SECONDS * self.sample_rate)
         return [crossfade_join(p, overlap) for p in pieces]
 

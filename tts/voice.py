@@ -3,7 +3,9 @@
 :func:`shape_prompt` cuts a voice prompt the way the model saw prompts in training. A codec whose decoder reads a
 voice vector (``Codec.has_speaker``) also needs a reference when there is no prompt: a release may carry the codes of
 a few seconds of one recording, its **own voice** (``config.json`` key ``voice``, written by
-``ucodec export-tts --voice WAV``), which :func:`reference_codes` then hands to the decoder.
+``ucodec export-tts --voice WAV``), which :func:`reference_codes` then hands to the decoder. Without a prompt or
+an own voice the decoder takes the voice from the generated codes: the whole sentence offline, each chunk when
+streamed (so only then do the two differ; ``export-tts --voice`` avoids it).
 """
 
 from __future__ import annotations
