@@ -273,15 +273,15 @@ class Codec(nn.Module):
         codec pools the voice from ``codes`` themselves, which is right only when they hold all levels. Ignored by
         a codec without a conditioner.
         """
-        codes = self._check_codes(codes)
+        z = self.quantizer.decode(self._check_codes(codes))
         ref = None
         if self.has_speaker:
-            ref = self.quantizer.decode(codes if reference is None else self._check_codes(reference))
-            if ref.shape[0] != codes.shape[0]:
+            ref = z if reference is None else self.quantizer.decode(self._check_codes(reference))
+            if ref.shape[0] != z.shape[0]:
                 if ref.shape[0] != 1:
-                    raise ValueError(f"{ref.shape[0]} references for {codes.shape[0]} code sequences")
-                ref = ref.expand(codes.shape[0], -1, -1)
-        return self.decode_latent(self.quantizer.decode(codes), ref)
+                    raise ValueError(f"{ref.shape[0]} references for {z.shape[0]} code sequences")
+                ref = ref.expand(z.shape[0], -1, -1)
+        return self.decode_latent(z, ref)
 
     @contextlib.contextmanager
     def streaming(self) -> Iterator[None]:
