@@ -126,6 +126,30 @@ def test_init_from_a_codec_without_phone_input_starts_the_first_stack_fresh(tmp_
     assert torch.equal(model.quantizer.layers[2].codebook.weight, source.quantizer.layers[2].codebook.weight)
 
 
+def test_init_from_another_split_moves_the_second_stack_behind_a_fresh_first_stack(tmp_path):
+    from codec.content.train import init_weights_from
+
+    torch.manual_seed(5)
+    source = Codec(tiny_config(*PHONE)).eval()  # levels 0-1 phonetic, 2.. over the latent
+    source.save_pretrained(tmp_path / "src")
+    model = Codec(tiny_config(*PHONE, "quantizer.split_levels=3"))
+    msg = init_weights_from(model, None, tmp_path / "src")
+    assert "3-level first stack" in msg
+    layers, src = model.quantizer.layers, source.quantizer.layers
+    for level in range(3, model.num_codebooks):  # the source's second-stack level i - 1
+        assert torch.equal(layers[level].codebook.weight, src[level - 1].codebook.weight)
+    for level in range(3):  # fresh, adding nothing yet
+        assert layers[level].decode(torch.zeros(1, 3, dtype=torch.long)).abs().max() == 0
+    assert not torch.equal(layers[2].codebook.weight, src[2].codebook.weight)
+    model.eval()
+    z, z_split = torch.randn(1, model.config.dimension, 5), torch.randn(1, model.config.dimension, 5)
+    codes, ref = model.quantizer.encode(z, z_split=z_split), source.quantizer.encode(z, z_split=z_split)
+    assert torch.equal(codes[:, 3:], ref[:, 2:-1])  # the same tokens behind the split, one level fewer
+    # and the warm start decodes them as the source's second stack does (its last level dropped)
+    second = sum(src[i].decode(ref[:, i]) for i in range(2, source.num_codebooks - 1))
+    torch.testing.assert_close(model.quantizer.decode(codes), second.transpose(1, 2), atol=1e-5, rtol=1e-5)
+
+
 def test_release_round_trip_and_whole_file_encode(tmp_path):
     torch.manual_seed(1)
     codec = Codec(tiny_config(*PHONE)).eval()

@@ -91,6 +91,11 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     """Copy the weights of a codec release directory or a training checkpoint into a new run's model (and
     discriminators, from a checkpoint): parameters of the same name and shape; the rest keep their fresh init.
 
+    When the split differs (a one-stack source, or another ``quantizer.split_levels``), the model's first stack
+    starts fresh at zero output gain and the source's stack over the latent continues as its second stack, shifted
+    to start at the model's split (levels past ``num_codebooks`` are dropped; a smaller split leaves the last
+    levels fresh).
+
     Returns a one-line summary of what was copied and what was new.
 
     Raises:
@@ -113,8 +118,12 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     else:
         raise FileNotFoundError(f"--init-from: {path} is neither a codec release directory nor a checkpoint")
     split = model.config.quantizer.split_levels
+    resplit = bool(split and source_split and split != source_split)
     if split and not source_split:
         state = _shift_levels(state, split, model.config.quantizer.num_codebooks)
+    elif resplit:  # another first stack: it starts fresh, and the source's second stack moves behind it
+        state = {k: v for k, v in state.items() if _level(k) is None or _level(k) >= source_split}
+        state = _shift_levels(state, split - source_split, model.config.quantizer.num_codebooks)
     # a source without phone input trained its first stack on the latent: that stack starts fresh on the new input
     new_input = getattr(model, "phone_input", None) is not None and not any(k.startswith("phone_input.") for k in state)
     if split and new_input:
@@ -127,10 +136,15 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     new = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in own if k not in copied})
     if disc is not None and disc_state is not None:
         disc.load_state_dict(disc_state)
-    if split and (not source_split or new_input):
+    if split and (not source_split or new_input or resplit):
         model.quantizer.silence_levels(split)  # the new first stack adds nothing yet: decodes as its source did
         kept = len(model.quantizer.layers) - split
-        why = "they read the phone input" if new_input else f"split; the source's levels 1-{kept} follow"
+        if new_input:
+            why = "they read the phone input"
+        elif resplit:
+            why = f"a {split}-level first stack; the source's second-stack levels 1-{kept} follow"
+        else:
+            why = f"split; the source's levels 1-{kept} follow"
         new = [n for n in new if n != "quantizer.layers"] + [f"quantizer.layers.0-{split - 1} ({why})"]
     return f"initialised {len(copied)} of {len(own)} tensors from {path}; new: {', '.join(new) or 'none'}"
 
@@ -149,8 +163,8 @@ def _level(key: str) -> int | None:
 
 
 def _shift_levels(state: dict, split: int, num_codebooks: int) -> dict:
-    """A one-stack source's level ``i`` becomes level ``split + i`` (the ones past ``num_codebooks`` are dropped),
-    so its stack over the latent continues as the split model's second stack and the first ``split`` start fresh."""
+    """A source's level ``i`` becomes level ``split + i`` (the ones past ``num_codebooks`` are dropped), so its
+    stack over the latent continues as the model's second stack and the levels before it start fresh."""
     prefix = "quantizer.layers."
     out = {}
     for key, value in state.items():
