@@ -118,10 +118,8 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     else:
         raise FileNotFoundError(f"--init-from: {path} is neither a codec release directory nor a checkpoint")
     split = model.config.quantizer.split_levels
-    resplit = bool(split and source_split and split != source_split)
-    if split and not source_split:
-        state = _shift_levels(state, split, model.config.quantizer.num_codebooks)
-    elif resplit:  # another first stack: it starts fresh, and the source's second stack moves behind it
+    resplit = bool(split and split != source_split)
+    if resplit:  # another first stack (or none): it starts fresh, and the source's stack over the latent follows it
         state = {k: v for k, v in state.items() if _level(k) is None or _level(k) >= source_split}
         state = _shift_levels(state, split - source_split, model.config.quantizer.num_codebooks)
     # a source without phone input trained its first stack on the latent: that stack starts fresh on the new input
@@ -136,12 +134,12 @@ def init_weights_from(model: torch.nn.Module, disc: torch.nn.Module | None, sour
     new = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in own if k not in copied})
     if disc is not None and disc_state is not None:
         disc.load_state_dict(disc_state)
-    if split and (not source_split or new_input or resplit):
+    if resplit or (split and new_input):
         model.quantizer.silence_levels(split)  # the new first stack adds nothing yet: decodes as its source did
         kept = len(model.quantizer.layers) - split
         if new_input:
             why = "they read the phone input"
-        elif resplit:
+        elif source_split:
             why = f"a {split}-level first stack; the source's second-stack levels 1-{kept} follow"
         else:
             why = f"split; the source's levels 1-{kept} follow"
