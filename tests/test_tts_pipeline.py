@@ -293,5 +293,9 @@ def test_cli_bench_tts_writes_its_section(tmp_path):
     text = doc.read_text(encoding="utf-8")
     assert "(a2) global-local 5 Hz x 32 (2 layers a local step)" in text and "(a1) is faster" in text
     assert "(a2) is faster" in text and "did not include" in text
+    assert main(args + ["--layouts", "a,f4,b"]) == 0  # a model of the first 4 levels beside one of all 32
+    text = doc.read_text(encoding="utf-8")
+    assert "(f4) global-local 5 Hz x 4 (first levels only)" in text and "(f4) is faster" in text
+    assert main(args + ["--layouts", "f64,b"]) == 2  # more levels than the base config models
     assert main(args + ["--layouts", "a3,b"]) == 2  # 32 layers do not split into steps of 3
     assert main(args + ["--layouts", "a,x"]) == 2

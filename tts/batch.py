@@ -91,6 +91,14 @@ def _as_ids(text_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
     return ids
 
 
+def first_levels(codes: torch.Tensor | None, num_codebooks: int) -> torch.Tensor | None:
+    """The first ``num_codebooks`` levels of codes ``[Q', F]`` with ``Q' >= num_codebooks`` (a model of the first
+    levels of a deeper codec); anything else unchanged (None, or a shape :func:`_check_codes` refuses)."""
+    if codes is None or codes.dim() != 2 or codes.shape[0] <= num_codebooks:
+        return codes
+    return codes[:num_codebooks]
+
+
 def _check_codes(codes: torch.Tensor | None, num_codebooks: int, what: str) -> torch.Tensor:
     if codes is None:
         return torch.zeros(num_codebooks, 0, dtype=torch.long)
@@ -261,7 +269,8 @@ def build_prefix(
 
     Args:
         text_ids: per item, ids of (prompt transcript +) target text, without BOS/SEP.
-        prompt_codes: per item ``[Q, Fp]`` or None.
+        prompt_codes: per item ``[Q', Fp]`` (``Q' >= Q``: a prompt of all the codec's levels gives its first Q)
+            or None.
         num_codebooks: Q.
         target_text_lengths: symbols of the target text alone (default: all of ``text_ids``).
         frame_stride: the model's ``frame_position_stride`` (RoPE positions, :func:`item_positions`).
@@ -271,7 +280,7 @@ def build_prefix(
     if len(text_ids) != len(prompt_codes) or not text_ids:
         raise ValueError(f"need one prompt (or None) per text: {len(text_ids)} texts, {len(prompt_codes)} prompts")
     parts = [
-        (_as_ids(t), _check_codes(p, num_codebooks, "prompt_codes"))
+        (_as_ids(t), _check_codes(first_levels(p, num_codebooks), num_codebooks, "prompt_codes"))
         for t, p in zip(text_ids, prompt_codes, strict=True)
     ]
     lengths = [ids.numel() + 2 + p.shape[1] for ids, p in parts]

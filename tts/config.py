@@ -113,7 +113,9 @@ class TTSConfig(ConfigMixin):
     """The whole TTS model: token layout, frame embedding, global and local Transformers, frontend, sampling."""
 
     name: str = "ucodec-tts"  # human-readable model name (stored in releases)
-    num_codebooks: int = 32  # RVQ layers Q per frame (must match the codec)
+    # RVQ layers Q per frame the LM models: the codec's first Q levels (all of them, or fewer for a codec whose
+    # decoder speaks from its first levels; the finer levels are then neither generated nor read)
+    num_codebooks: int = 32
     codebook_size: int = 256  # codes per layer V (must match the codec)
     frame_rate: float = 5.0  # frames per second (must match the codec)
     text_vocab_size: int = 256  # text embedding rows; the frontend's symbol table must fit

@@ -322,3 +322,40 @@ class TTSModel(nn.Module):
             parts["pointer"] = sum(p.numel() for p in self.pointer.parameters())
         parts["total"] = sum(parts.values())
         return parts
+
+
+# Tensors whose leading rows (or columns) are per RVQ level, in level order: what a model of fewer levels keeps.
+PER_LEVEL_TENSORS = (
+    "frame_emb.table.weight",  # [Q * V, W]: level-major rows
+    "frame_emb.proj.weight",  # [D, Q * W]: level-major columns (concat embedding)
+    "local.code_emb.weight",  # [(Q - G) * V, d]
+    "local.intra_emb.weight",  # [(Q - 1) * V, d]
+    "local.pos_emb",  # [Q / G, d]: one row per local step
+    "local.head",  # [Q, d, V + 1]
+)
+
+
+def keep_first_levels(
+    state: dict[str, torch.Tensor], model: TTSModel, skip: tuple[str, ...] = ()
+) -> dict[str, torch.Tensor]:
+    """The weights of a model of more RVQ levels cut down to ``model``'s first ``Q`` levels (a warm start of a
+    model of the codec's first levels from one of all of them): each per-level tensor keeps its leading block,
+    which is exactly what those levels read and predict; every other tensor, and those under the name prefixes
+    ``skip`` (parts relearned in another shape), are returned as they are.
+
+    Raises:
+        ValueError: ``state`` has fewer levels than ``model`` (there is nothing to cut), or a per-level tensor
+            does not contain the model's.
+    """
+    own = model.state_dict()
+    out = dict(state)
+    for name in PER_LEVEL_TENSORS:
+        if name not in state or name not in own or name.startswith(skip):
+            continue
+        theirs, mine = state[name], own[name]
+        if theirs.shape == mine.shape:
+            continue
+        if theirs.dim() != mine.dim() or any(m > t for m, t in zip(mine.shape, theirs.shape, strict=True)):
+            raise ValueError(f"{name}: {tuple(theirs.shape)} holds fewer levels than this model's {tuple(mine.shape)}")
+        out[name] = theirs[tuple(slice(0, n) for n in mine.shape)]
+    return out

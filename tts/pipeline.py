@@ -62,9 +62,11 @@ class TTS:
         cfg = model.config
         mismatch = [
             (name, getattr(cfg, name), getattr(codec, name))
-            for name in ("num_codebooks", "codebook_size", "frame_rate")
+            for name in ("codebook_size", "frame_rate")
             if getattr(cfg, name) != getattr(codec, name)
         ]
+        if cfg.num_codebooks > codec.num_codebooks:  # a model of the codec's first levels is fine, not of more
+            mismatch.append(("num_codebooks", cfg.num_codebooks, codec.num_codebooks))
         if mismatch:
             raise ValueError(f"the TTS model and the codec disagree on {mismatch} (name, model, codec)")
         if frontend.vocab_size > cfg.text_vocab_size:
@@ -73,7 +75,8 @@ class TTS:
         self.codec_dir = codec_dir
         self.codec_release_id = codec.release_id
         self.decode_levels = cfg.decode_levels  # the codec decodes the first N generated levels (0 = all)
-        # codes [Q, F] of the release's own voice: what a voice-conditioned codec speaks in without a prompt
+        # codes [Qc, F] (all the codec's levels) of the release's own voice: what a voice-conditioned codec speaks in
+        # without a prompt
         self.voice: torch.Tensor | None = None
         self.voice_source = ""  # where the own voice came from (a file name), recorded in the release
         self.compile = False  # torch.compile the generation step functions (first call compiles: minutes on CPU)
@@ -135,7 +138,7 @@ class TTS:
                 "tokens of another codec mean nothing to it (one that changed only its decoder is accepted)"
             )
         tts = cls(model.to(device), frontend, codec.to(device), codec_dir)
-        tts.voice = voice_from_meta(rel.meta, config.num_codebooks, config.codebook_size, f"{root}/{CONFIG_NAME}")
+        tts.voice = voice_from_meta(rel.meta, codec.num_codebooks, config.codebook_size, f"{root}/{CONFIG_NAME}")
         tts.voice_source = str((rel.meta.get("voice") or {}).get("source", ""))
         return tts
 
@@ -171,7 +174,8 @@ class TTS:
         self, prompt_wav: PromptAudio, prompt_text: str | None
     ) -> tuple[torch.Tensor | None, str | None]:
         """Shape a voice prompt like the prompts the model was trained on (:func:`tts.voice.shape_prompt`) and
-        encode it → ``(codes [Q, F] | None, transcript)``."""
+        encode it → ``(codes [Qc, F] | None, transcript)``: all the codec's levels (the LM reads its first Q, a
+        voice-conditioned decoder all of them)."""
         wav, prompt_text = shape_prompt(prompt_wav, prompt_text, self.config.sampling, self.sample_rate)
         if wav is None:
             return None, prompt_text
@@ -196,7 +200,7 @@ class TTS:
     def _silence_codes(self) -> torch.Tensor:
         if self._silence is None:
             zeros = torch.zeros(1, 1, self.codec.hop_length, device=self.codec.device)
-            self._silence = self.codec.encode(zeros)[0, :, 0].cpu()
+            self._silence = self.codec.encode(zeros)[0, : self.config.num_codebooks, 0].cpu()
         return self._silence
 
     def _settings(self, temperature, top_k, top_p, max_seconds) -> tuple[SamplingParams, float]:

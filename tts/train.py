@@ -17,6 +17,7 @@ a resume whose codec differs from the checkpoint's. ``ucodec export-tts`` turns 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -33,7 +34,7 @@ from tts.aligned_text import FrameTextLayout, load_word_times
 from tts.batch import collate
 from tts.config import IGNORE_INDEX
 from tts.frontend import FRONTEND_FILE, TextFrontend
-from tts.model import LMOutput, TTSModel
+from tts.model import LMOutput, TTSModel, keep_first_levels
 from tts.train_config import TTSExperimentConfig
 from tts.train_data import StepBatchSampler, TTSTrainData, encode_texts, fixed_batches
 
@@ -109,10 +110,9 @@ class TTSTrainer:
         random.seed(self.tc.seed)
         self.codec = Codec.from_pretrained(self.tc.codec)
         for name in ("num_codebooks", "codebook_size", "frame_rate"):
-            if getattr(mc, name) != getattr(self.codec, name):
-                raise ValueError(
-                    f"model.{name}={getattr(mc, name)}, but the codec {self.tc.codec} has {getattr(self.codec, name)}"
-                )
+            theirs = getattr(self.codec, name)
+            if getattr(mc, name) != theirs and not (name == "num_codebooks" and mc.num_codebooks < theirs):
+                raise ValueError(f"model.{name}={getattr(mc, name)}, but the codec {self.tc.codec} has {theirs}")
         codec_levels = self.codec.config.content.levels
         if codec_levels and mc.content_levels != codec_levels:
             self.acc.print(
@@ -136,10 +136,15 @@ class TTSTrainer:
         layout, starts = self._aligned_text(space)
         # train and dev batches: the model's END id, RoPE layout and aligned text (a picklable partial, for workers)
         self.collate = partial(collate, end_id=mc.end_id, frame_stride=mc.frame_position_stride, layout=layout)
-        self.data = TTSTrainData(self.store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts)
+        levels = mc.num_codebooks if mc.num_codebooks < self.codec.num_codebooks else None
+        self.data = TTSTrainData(
+            self.store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts, levels=levels
+        )
         self.dev, self.dev_batches = None, []
         if dev_store is not None and self.acc.is_main_process and t.eval_every > 0:
-            self.dev = TTSTrainData(dev_store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts)
+            self.dev = TTSTrainData(
+                dev_store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts, levels=levels
+            )
             self.dev_batches = fixed_batches(self.dev, t.max_tokens, t.eval_batches, t.seed)
         if t.init_global:
             unused = warm_start_global(self.model, t.init_global)
@@ -172,6 +177,13 @@ class TTSTrainer:
             self.acc.print(
                 f"warm start: {self.tc.init_from} predicts {group} layer(s) a local step, this model {mine}: "
                 "its local model is relearned"
+            )
+        theirs = rel.config.get("num_codebooks", self.cfg.model.num_codebooks)
+        if theirs > self.cfg.model.num_codebooks:  # a model of the codec's first levels, from one of more
+            rel = dataclasses.replace(rel, state_dict=keep_first_levels(rel.state_dict, self.model, relearn))
+            self.acc.print(
+                f"warm start: {self.tc.init_from} models {theirs} levels, this model the first "
+                f"{self.cfg.model.num_codebooks}: their embeddings and heads are kept, the others dropped"
             )
         # a clear ValueError if the model config does not fit the release's weights; aligned text may be new
         load_weights(self.model, rel, new_modules=("pointer.",), relearn=relearn)

@@ -84,6 +84,8 @@ class TTSTrainData(Dataset):
         space_id: id of the word separator put between a prompt transcript and the target text (None: nothing).
         word_starts: ``{utterance id: word start times}`` for aligned text (:mod:`tts.aligned_text`); targets
             without times are then not used. None = plain text.
+        levels: keep the first ``levels`` RVQ levels of every target and prompt (a model of fewer levels than the
+            store's codec, ``model.num_codebooks``); None = all.
 
     ``__getitem__`` takes ``(index, seed)`` as yielded by :class:`StepBatchSampler`.
     """
@@ -97,8 +99,10 @@ class TTSTrainData(Dataset):
         max_frames: int | None = None,
         space_id: int | None = None,
         word_starts: dict[str, list[float]] | None = None,
+        levels: int | None = None,
     ) -> None:
         self.store, self.text_ids, self.prompt, self.space = store, text_ids, prompt, space_id
+        self.levels = levels
         self.word_starts = word_starts
         upper = max_frames if max_frames is not None else math.inf
         usable = [e for e in store.entries if min_frames <= e.n_frames <= upper]
@@ -143,6 +147,11 @@ class TTSTrainData(Dataset):
                 )
         return 2 + len(self.text_ids[e.text]) + e.n_frames + prompt
 
+    def _read(self, e: IndexEntry) -> torch.Tensor:
+        """Codes ``[Q, F]`` of ``e``: the store's levels, or its first ``levels`` for a model of fewer."""
+        codes = self.store.read(e)
+        return codes if self.levels is None else codes[: self.levels]
+
     def choose_prompt(self, e: IndexEntry, rng: np.random.Generator) -> tuple[torch.Tensor | None, list[int]]:
         """A prompt for ``e``: ``(codes [Q, Fp] | None, transcript ids to prepend, possibly empty)``."""
         others = [p for p in self.pool[e.speaker] if p.id != e.id]
@@ -152,11 +161,11 @@ class TTSTrainData(Dataset):
         if spoken and rng.random() < self.prompt.p_transcript:
             src = spoken[int(rng.integers(len(spoken)))]
             ids = list(self.text_ids[src.text]) + ([self.space] if self.space is not None else [])
-            return self.store.read(src), ids
+            return self._read(src), ids
         src = others[int(rng.integers(len(others)))]
         n = min(src.n_frames, int(rng.integers(self.crop_frames[0], self.crop_frames[1] + 1)))
         start = int(rng.integers(src.n_frames - n + 1))
-        return self.store.read(src)[:, start : start + n], []
+        return self._read(src)[:, start : start + n], []
 
     def __getitem__(self, key: ItemKey) -> TTSItem:
         index, seed = key
@@ -166,7 +175,7 @@ class TTSTrainData(Dataset):
         starts = None
         if self.word_starts is not None:  # the transcript's word times, mapped onto the frontend's words
             starts = frontend_word_starts(own, self.space, e.text, self.word_starts[e.id])
-        return TTSItem(head + own, prompt, self.store.read(e), target_text_length=len(own), word_starts=starts)
+        return TTSItem(head + own, prompt, self._read(e), target_text_length=len(own), word_starts=starts)
 
     def zero_shot(self, index: int, seed: int) -> tuple[list[int], torch.Tensor | None]:
         """Inference inputs for utterance ``index``: its text ids and a crop prompt from another utterance of the
@@ -178,7 +187,7 @@ class TTSTrainData(Dataset):
             return list(self.text_ids[e.text]), None
         src = others[int(rng.integers(len(others)))]
         n = min(src.n_frames, self.crop_frames[1])
-        return list(self.text_ids[e.text]), self.store.read(src)[:, :n]
+        return list(self.text_ids[e.text]), self._read(src)[:, :n]
 
 
 class StepBatchSampler(Sampler[list[ItemKey]]):

@@ -76,10 +76,11 @@ def voice_to_meta(codes: torch.Tensor, source: str) -> dict:
 
 
 def voice_from_meta(meta: dict, num_codebooks: int, codebook_size: int, where: str) -> torch.Tensor | None:
-    """Codes ``[Q, F]`` of a release's own voice (``config.json`` key ``voice``), or None when it has none.
+    """Codes ``[Q, F]`` of a release's own voice (``config.json`` key ``voice``), or None when it has none;
+    ``num_codebooks`` is the codec's (the voice is a reference for its decoder, at full depth).
 
     Raises:
-        ValueError: the entry is malformed or its codes do not fit the model's codebooks.
+        ValueError: the entry is malformed or its codes do not fit the codec's codebooks.
     """
     entry = meta.get("voice")
     if entry is None:

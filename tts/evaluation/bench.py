@@ -6,6 +6,8 @@
 - **(c) flat AR, 160 tokens/s** — the global Transformer alone over all tokens of the 5 Hz codec, one token a step.
 - **(aG)**, e.g. ``a1``, ``a2``, ``a4``: layout (a) with G RVQ layers a local step whatever the config says, so that
   the ``local_levels_per_step`` lever is measured side by side in one run.
+- **(fK)**, e.g. ``f4``: layout (a) modelling only the codec's first K levels (``model.num_codebooks`` = K, for a
+  model that decodes only those): one global step and K / G local steps a frame.
 
 Every contestant has random weights and forced lengths (END is suppressed until the target length, guards off),
 so each produces exactly ``seconds`` of audio tokens after a realistic prefix (``text_symbols`` text ids and a
@@ -37,7 +39,7 @@ from tts.model import TTSModel
 from tts.sampling import NoiseSource, SamplingParams, sample
 from tts.transformer import KVCache, StepDecoder, Transformer
 
-LAYOUTS = {"a": "global-local 5 Hz x 32", "b": "global-local 50 Hz x 3", "c": "flat AR 160 tok/s"}
+LAYOUTS = {"a": "global-local 5 Hz x 32", "b": "global-local 50 Hz x 3", "c": "flat AR 160 tok/s", "f": "first levels"}
 CHUNK_SECONDS = 0.2  # the "first chunk" is this much audio for every layout
 
 
@@ -52,17 +54,28 @@ class Workload:
 
 
 def check_layout(key: str) -> str:
-    """``key`` if it names a layout (``a``, ``b``, ``c`` or ``aG`` with G >= 1), else ValueError."""
-    if key in LAYOUTS or (key[:1] == "a" and key[1:].isdigit() and int(key[1:]) >= 1):
+    """``key`` if it names a layout (``a``, ``b``, ``c``, ``aG`` or ``fK`` with G, K >= 1), else ValueError."""
+    if key in ("a", "b", "c") or (key[:1] in ("a", "f") and key[1:].isdigit() and int(key[1:]) >= 1):
         return key
-    raise ValueError(f"unknown layout {key!r}: use a, b, c, or aG (layout a with G layers a local step, e.g. a2)")
+    raise ValueError(
+        f"unknown layout {key!r}: use a, b, c, aG (layout a with G layers a local step, e.g. a2) or fK (layout a "
+        "modelling the codec's first K levels, e.g. f4)"
+    )
 
 
 def layout_config(cfg: TTSConfig, key: str) -> TTSConfig:
     """The model config of layout ``key`` derived from the base (5 Hz × Q) config; (b) takes one layer a local
-    step, as the high-frame-rate models it stands for do; (aG) takes G."""
+    step, as the high-frame-rate models it stands for do; (aG) takes G; (fK) models the first K levels (with the
+    per-level sampling values of those levels)."""
     if key == "b":
         return dataclasses.replace(cfg, num_codebooks=3, frame_rate=cfg.frame_rate * 10, local_levels_per_step=1)
+    if key[0] == "f":
+        k = int(key[1:])
+        if k > cfg.num_codebooks:
+            raise ValueError(f"layout {key}: the base config models only {cfg.num_codebooks} levels")
+        first = {n: getattr(cfg.sampling, n) for n in ("temperature", "top_k", "top_p")}
+        first = {n: v[:k] if isinstance(v, (list, tuple)) else v for n, v in first.items()}
+        return dataclasses.replace(cfg, num_codebooks=k, sampling=dataclasses.replace(cfg.sampling, **first))
     if key[1:].isdigit():
         return dataclasses.replace(cfg, local_levels_per_step=int(key[1:]))  # validated by the config
     return cfg
@@ -73,6 +86,9 @@ def layout_name(cfg: TTSConfig, key: str) -> str:
     step of (a) when it is more than one or forced."""
     g = cfg.local_levels_per_step
     name = LAYOUTS[key[0]]
+    if key[0] == "f":
+        name = f"global-local 5 Hz x {cfg.num_codebooks} (first levels only"
+        return name + (f", {g} layers a local step)" if g > 1 else ")")
     if key[0] == "a" and (g > 1 or key != "a"):
         name += f" ({g} layer{'s' if g > 1 else ''} a local step)"
     return name

@@ -136,8 +136,8 @@ def markdown_section(report: BenchTTSReport) -> str:
 
 
 def _a_keys(report: BenchTTSReport) -> list[str]:
-    """The (a)-like layouts of the run, in their first order: ``a`` and any ``aG``."""
-    return list(dict.fromkeys(r.key for r in report.rows if r.key[0] == "a"))
+    """The (a)-like layouts of the run, in their first order: ``a``, any ``aG`` and any ``fK``."""
+    return list(dict.fromkeys(r.key for r in report.rows if r.key[0] in ("a", "f")))
 
 
 def _a_local_steps(report: BenchTTSReport) -> str:

@@ -125,8 +125,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--layouts",
         default="a,b,c",
-        help="comma list of a (5 Hz x 32), b (50 Hz x 3), c (flat) and aG (a with G layers a local step, e.g. "
-        "a1,a2) (default a,b,c)",
+        help="comma list of a (5 Hz x 32), b (50 Hz x 3), c (flat), aG (a with G layers a local step, e.g. "
+        "a1,a2) and fK (a modelling only the codec's first K levels, e.g. f4) (default a,b,c)",
     )
     p.add_argument("--batches", default="1,4", help="batch sizes (default 1,4)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio generated per sequence (default 10)")

@@ -214,7 +214,7 @@ def sweep(
         wav = load_audio(utt.audio, rate)  # [1, T]
         prompt_wav = load_audio(prompts[utt.id].audio, rate)[:, : int(max_prompt_seconds * rate)]
         with torch.inference_mode():
-            codes = tts.codec.encode(wav[None].to(tts.codec.device))[0].cpu()  # [Q, F]
+            codes = tts.codec.encode(wav[None].to(tts.codec.device))[0, :q].cpu()  # [Q, F]: the model's levels
         prompt_codes, prompt_text = tts.prepare_prompt(prompt_wav, prompts[utt.id].text)
         target = tts.frontend.encode(utt.text)
         ids = (tts.frontend.encode(prompt_text) + space if prompt_text else []) + target
