@@ -2,7 +2,9 @@
 
 Every writer in the project goes through :func:`atomic_path`: it yields a temporary path in the destination's
 directory (same filesystem, so the final ``os.replace`` is atomic), fsyncs the finished file, renames it over the
-destination and removes the temporary on any error (including ``KeyboardInterrupt``).
+destination and removes the temporary on any error (including ``KeyboardInterrupt``). The finished file gets the
+permissions an ordinary write would give it: those of the file it replaces, else the default of the process's
+umask (``mkstemp`` alone would leave every output readable by its owner only).
 """
 
 from __future__ import annotations
@@ -10,10 +12,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import (os.umask is process-wide, so not while other threads write files)
+
+
+def _final_mode(dest: Path) -> int:
+    """The mode ``dest`` would have after an ordinary write: its current one, else ``0o666`` less the umask."""
+    try:
+        return stat.S_IMODE(dest.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -47,6 +67,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _final_mode(dest))
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
     except BaseException:

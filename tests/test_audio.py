@@ -110,6 +110,27 @@ def test_save_is_atomic_and_round_trips(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.wav"]
 
 
+def test_atomic_outputs_get_the_permissions_of_an_ordinary_write(tmp_path):
+    """A new file gets the mode of a plain write (0o666 less the umask, not mkstemp's owner-only 0o600); a replaced
+    file keeps its own mode."""
+    import os
+    import stat
+
+    from codec.atomic import write_text_atomic
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    out = save_audio(tmp_path / "o.wav", torch.from_numpy(speechlike(0.2))[None])
+    write_text_atomic(tmp_path / "a.txt", "x")
+    assert mode(out) == mode(plain) and mode(tmp_path / "a.txt") == mode(plain)
+    os.chmod(tmp_path / "a.txt", 0o640)
+    write_text_atomic(tmp_path / "a.txt", "y")
+    assert mode(tmp_path / "a.txt") == 0o640
+
+
 @pytest.mark.parametrize("rate", [16000, 44100])
 def test_chunked_reading_matches_whole_file(tmp_path, rate):
     path = tmp_path / "long.wav"
