@@ -119,10 +119,31 @@ def _export(args: argparse.Namespace) -> int:
     return finish_export(Path(args.exp_dir), out, state["step"], model.num_parameters(), args.slim_state)
 
 
+def read_curves(exp: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """``{"metrics/<column>" or "eval/<column>": (steps, values)}`` of an experiment's CSV logs; empty and
+    non-finite values are left out (a column that is never finite, e.g. the level bands a TTS model of 4 levels
+    does not have, gets no curve)."""
+    import csv
+    import math
+
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for name in ("metrics.csv", "eval.csv"):
+        path = exp / name
+        if not path.is_file():
+            continue
+        for row in csv.DictReader(path.open()):
+            step = float(row.pop("step"))
+            for key, value in row.items():
+                if value in ("", None) or not math.isfinite(float(value)):
+                    continue
+                xs, ys = series.setdefault(f"{name[:-4]}/{key}", ([], []))
+                xs.append(step)
+                ys.append(float(value))
+    return series
+
+
 def _plot(args: argparse.Namespace) -> int:
     """Plot every column of metrics.csv (and eval.csv) against the step."""
-    import csv
-
     try:
         import matplotlib
 
@@ -133,18 +154,7 @@ def _plot(args: argparse.Namespace) -> int:
     from codec.atomic import atomic_path
 
     exp = Path(args.exp_dir)
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    for name in ("metrics.csv", "eval.csv"):
-        path = exp / name
-        if not path.is_file():
-            continue
-        for row in csv.DictReader(path.open()):
-            step = float(row.pop("step"))
-            for key, value in row.items():
-                if value not in ("", None):
-                    xs, ys = series.setdefault(f"{name[:-4]}/{key}", ([], []))
-                    xs.append(step)
-                    ys.append(float(value))
+    series = read_curves(exp)
     if not series:
         raise FileNotFoundError(f"{exp}: no metrics.csv or eval.csv to plot")
     cols = 3

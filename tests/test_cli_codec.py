@@ -109,3 +109,14 @@ def test_help_everywhere(capsys):
             main([verb, "--help"])
         assert exc.value.code == 0
     assert "encode" in capsys.readouterr().out
+
+
+def test_plot_curves_leave_out_columns_that_are_never_finite(tmp_path):
+    """A TTS model of 4 levels logs NaN for the level bands it does not have: they get no curve."""
+    from codec.cli_train import read_curves
+
+    (tmp_path / "metrics.csv").write_text("step,loss,loss_mid,lr\n10,4.0,nan,\n20,3.5,nan,0.001\n")
+    (tmp_path / "eval.csv").write_text("step,dev_loss,dev_acc_hi\n20,3.9,inf\n")
+    curves = read_curves(tmp_path)
+    assert sorted(curves) == ["eval/dev_loss", "metrics/loss", "metrics/lr"]
+    assert curves["metrics/loss"] == ([10.0, 20.0], [4.0, 3.5]) and curves["metrics/lr"] == ([20.0], [0.001])
