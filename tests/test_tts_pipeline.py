@@ -278,6 +278,19 @@ def test_cli_missing_model(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("key", ["a", "a1", "a4", "b", "c", "f4"])
+def test_bench_layouts_of_the_shipped_size_are_valid_configs(key):
+    """Every layout derives a valid config from configs/tts/small.yaml (content_levels 4, per-level sampling), not
+    only from the test config: layout b's 3 levels once failed there."""
+    from tts.evaluation.bench import layout_config
+
+    base = TTSConfig.load("configs/tts/small.yaml")
+    assert base.content_levels == 4
+    cfg = layout_config(base, key)
+    assert cfg.content_levels <= cfg.num_codebooks and cfg.decode_levels <= cfg.num_codebooks
+    assert cfg.num_codebooks == {"b": 3, "f4": 4}.get(key, 32)
+
+
 def test_cli_bench_tts_writes_its_section(tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nHand-written notes stay.\n", encoding="utf-8")

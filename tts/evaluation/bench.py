@@ -68,17 +68,30 @@ def layout_config(cfg: TTSConfig, key: str) -> TTSConfig:
     step, as the high-frame-rate models it stands for do; (aG) takes G; (fK) models the first K levels (with the
     per-level sampling values of those levels)."""
     if key == "b":
-        return dataclasses.replace(cfg, num_codebooks=3, frame_rate=cfg.frame_rate * 10, local_levels_per_step=1)
+        return dataclasses.replace(
+            cfg, **_first_levels(cfg, 3), frame_rate=cfg.frame_rate * 10, local_levels_per_step=1
+        )
     if key[0] == "f":
         k = int(key[1:])
         if k > cfg.num_codebooks:
             raise ValueError(f"layout {key}: the base config models only {cfg.num_codebooks} levels")
-        first = {n: getattr(cfg.sampling, n) for n in ("temperature", "top_k", "top_p")}
-        first = {n: v[:k] if isinstance(v, (list, tuple)) else v for n, v in first.items()}
-        return dataclasses.replace(cfg, num_codebooks=k, sampling=dataclasses.replace(cfg.sampling, **first))
+        return dataclasses.replace(cfg, **_first_levels(cfg, k))
     if key[1:].isdigit():
         return dataclasses.replace(cfg, local_levels_per_step=int(key[1:]))  # validated by the config
     return cfg
+
+
+def _first_levels(cfg: TTSConfig, k: int) -> dict:
+    """The config fields of a model of ``k`` levels: the per-level sampling values and the level counts (content,
+    decoded) of the first ``k`` (a base config's ``content_levels: 4`` does not fit the 3 levels of layout b)."""
+    sampling = {n: getattr(cfg.sampling, n) for n in ("temperature", "top_k", "top_p")}
+    sampling = {n: v[:k] if isinstance(v, (list, tuple)) else v for n, v in sampling.items()}
+    return dict(
+        num_codebooks=k,
+        content_levels=min(cfg.content_levels, k),
+        decode_levels=min(cfg.decode_levels, k),
+        sampling=dataclasses.replace(cfg.sampling, **sampling),
+    )
 
 
 def layout_name(cfg: TTSConfig, key: str) -> str:
