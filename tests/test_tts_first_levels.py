@@ -102,3 +102,22 @@ def test_training_from_a_full_release_reads_the_first_levels(straight, store, tm
     assert item.prompt_codes is None or item.prompt_codes.shape[0] == 4
     trainer.fit(max_steps=1)
     assert trainer.step == 1
+
+
+def test_the_oracle_sweep_of_a_first_levels_model_forces_and_decodes_its_levels(tiny_release):
+    """``eval tts-oracle`` on a model of 4 levels: K = 4 is the codec's decode of the recording's first 4 levels."""
+    from codec.audio import load_audio
+    from tests.test_tts_oracle import MANIFEST, CountingScorer
+    from tts.evaluation.oracle import sweep
+    from tts.sampling import SamplingParams
+
+    torch.manual_seed(0)
+    tts = TTS.from_config(first_levels_config(4), Codec.from_pretrained(tiny_release))
+    scorer = CountingScorer()
+    params = SamplingParams.create(4, tts.config.sampling)
+    rows, _, lines = sweep(tts, MANIFEST, (0, 4), scorer, params, limit=1, progress=False)
+    assert lines == 1 and [r.forced_layers for r in rows] == [0, 4]
+    first = load_audio(str(MANIFEST.parent / "a1.flac"), tts.sample_rate)
+    with torch.inference_mode():
+        want = tts.codec.decode(tts.codec.encode(first[None])[:, :4])[0]
+    assert torch.allclose(scorer.calls[2][0], want)
