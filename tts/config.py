@@ -101,6 +101,18 @@ class SamplingConfig:
             raise ValueError("sampling.prompt_seconds and max_transcribed_prompt_seconds must be >= 0")
 
 
+def codec_mismatches(cfg: TTSConfig, codec) -> list[tuple[str, object, object]]:
+    """``(name, model's, codec's)`` of every token-layout field on which a model and a codec disagree: the codebook
+    size and the frame rate must be equal; the model may have fewer levels than the codec (it models its first
+    ones), never more."""
+    out = [
+        (name, getattr(cfg, name), getattr(codec, name))
+        for name in ("num_codebooks", "codebook_size", "frame_rate")
+        if getattr(cfg, name) != getattr(codec, name)
+    ]
+    return [m for m in out if not (m[0] == "num_codebooks" and m[1] < m[2])]
+
+
 def check_decode_levels(levels: int, num_codebooks: int) -> int:
     """``levels`` if it is a valid ``decode_levels`` (0 = all, else 1..num_codebooks); else a ValueError."""
     if isinstance(levels, bool) or not isinstance(levels, int) or not 0 <= levels <= num_codebooks:

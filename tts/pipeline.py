@@ -26,7 +26,7 @@ import torch
 from codec.model import Codec
 from codec.release import CONFIG_NAME, WEIGHTS_NAME, load_release, load_weights, resolve_release, save_release
 from tts.batch import build_prefix
-from tts.config import FORMAT_VERSION, TTSConfig
+from tts.config import FORMAT_VERSION, TTSConfig, codec_mismatches
 from tts.crossfade import CrossFader, crossfade_join
 from tts.frontend import TextFrontend
 from tts.generate import generate, generate_frames, length_limits
@@ -60,13 +60,7 @@ class TTS:
 
     def __init__(self, model: TTSModel, frontend: TextFrontend, codec: Codec, codec_dir: Path | None = None) -> None:
         cfg = model.config
-        mismatch = [
-            (name, getattr(cfg, name), getattr(codec, name))
-            for name in ("codebook_size", "frame_rate")
-            if getattr(cfg, name) != getattr(codec, name)
-        ]
-        if cfg.num_codebooks > codec.num_codebooks:  # a model of the codec's first levels is fine, not of more
-            mismatch.append(("num_codebooks", cfg.num_codebooks, codec.num_codebooks))
+        mismatch = codec_mismatches(cfg, codec)
         if mismatch:
             raise ValueError(f"the TTS model and the codec disagree on {mismatch} (name, model, codec)")
         if frontend.vocab_size > cfg.text_vocab_size:

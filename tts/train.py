@@ -32,7 +32,7 @@ from codec.store.reader import TokenStore
 from codec.training import experiment
 from tts.aligned_text import FrameTextLayout, load_word_times
 from tts.batch import collate
-from tts.config import IGNORE_INDEX
+from tts.config import IGNORE_INDEX, codec_mismatches
 from tts.frontend import FRONTEND_FILE, TextFrontend
 from tts.model import LMOutput, TTSModel, keep_first_levels
 from tts.train_config import TTSExperimentConfig
@@ -109,10 +109,10 @@ class TTSTrainer:
         torch.manual_seed(self.tc.seed)
         random.seed(self.tc.seed)
         self.codec = Codec.from_pretrained(self.tc.codec)
-        for name in ("num_codebooks", "codebook_size", "frame_rate"):
-            theirs = getattr(self.codec, name)
-            if getattr(mc, name) != theirs and not (name == "num_codebooks" and mc.num_codebooks < theirs):
-                raise ValueError(f"model.{name}={getattr(mc, name)}, but the codec {self.tc.codec} has {theirs}")
+        mismatch = codec_mismatches(mc, self.codec)
+        if mismatch:
+            name, mine, theirs = mismatch[0]
+            raise ValueError(f"model.{name}={mine}, but the codec {self.tc.codec} has {theirs}")
         codec_levels = self.codec.config.content.levels
         if codec_levels and mc.content_levels != codec_levels:
             self.acc.print(
@@ -136,7 +136,7 @@ class TTSTrainer:
         layout, starts = self._aligned_text(space)
         # train and dev batches: the model's END id, RoPE layout and aligned text (a picklable partial, for workers)
         self.collate = partial(collate, end_id=mc.end_id, frame_stride=mc.frame_position_stride, layout=layout)
-        levels = mc.num_codebooks if mc.num_codebooks < self.codec.num_codebooks else None
+        levels = mc.num_codebooks  # the store's first levels (all of them, or those of a model of fewer)
         self.data = TTSTrainData(
             self.store, text_ids, t.prompt, *frames, space_id=space, word_starts=starts, levels=levels
         )
